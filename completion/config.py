@@ -1,0 +1,68 @@
+"""Engine settings: every default in one place, each with the reason for its value."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine loads and drives its model. Frozen: a change makes a new config (and a reload)."""
+
+    # The GGUF to load; None means the one `tabwise model use` chose, else the fetched default model.
+    model_path: Path | None = None
+    # Context window in tokens. The model allows 32k, but on a 2-core CPU (~75 prompt tokens/s) a long
+    # prompt costs tens of seconds; 4k holds the context budget below plus the longest answer.
+    n_ctx: int = 4096
+    # Layers offloaded to the GPU: None = all when llama.cpp was built with GPU offload, else none.
+    n_gpu_layers: int | None = None
+    # Threads for generation and for prompt evaluation: None = the physical cores this process may use.
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
+    # Tokens evaluated per llama.cpp batch; 512 is llama.cpp's default and fastest on this CPU.
+    n_batch: int = 512
+    # Load the model when the engine starts instead of on the first request.
+    preload: bool = False
+    # Fill-in-the-middle: token budget for the code around the cursor (prefix + suffix + other files).
+    # ~1,000 tokens is ~13 s cold at 75 tokens/s, paid once; a keystroke re-evaluates only the tail.
+    context_tokens: int = 1024
+    # Share of that budget given to the text after the cursor, which is re-evaluated on every keystroke.
+    suffix_share: float = 0.15
+    # Fill-in-the-middle: longest suggestion in tokens, and the generation time budget in milliseconds
+    # after which generation stops at the next line end (about 25 tokens/s here).
+    max_tokens: int = 64
+    time_budget_ms: int = 3000
+    # Chat (ask/explain): longest answer in tokens, and sampling.
+    chat_max_tokens: int = 768
+    chat_temperature: float = 0.2
+    chat_top_p: float = 0.95
+    # Reasoning models (DeepSeek-R1 distills): their authors' recommended sampling.
+    reasoning_temperature: float = 0.6
+    reasoning_top_p: float = 0.95
+    # Largest document accepted, in characters; larger ones are refused rather than truncated silently.
+    max_document_chars: int = 2_000_000
+    # Seed for chat sampling, so the same question gets the same answer.
+    seed: int = 0
+    # Extra keyword arguments passed to the runtime as they are (advanced; e.g. {"flash_attn": True}).
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+
+    def with_changes(self, **changes: Any) -> EngineConfig:
+        """A copy with some fields replaced; unknown names raise TypeError."""
+        return replace(self, **changes)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on: llama.cpp is slower on hyperthreads than on cores."""
+    import psutil
+
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or allowed
+    return max(1, min(physical, allowed))
+
+
+def config_field_names() -> list[str]:
+    """Names of all settings, for front ends that map their own settings onto these."""
+    return [f.name for f in fields(EngineConfig)]

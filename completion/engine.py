@@ -1,0 +1,337 @@
+"""The one public entry point of tabwise: complete(), explain(), ask(), for every front end.
+
+An Engine owns one model for the process, loaded lazily on its worker thread (or at start with
+`preload`). Front ends submit requests from any thread and wait on the returned job, or iterate a
+ChatStream; asyncio code wraps `job.future` with asyncio.wrap_future.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from completion.config import EngineConfig
+from completion.errors import ModelFileError, ModelLoadError, RequestError
+from completion.models import resolve_model_path
+from completion.prompt import build_fim_prompt
+from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
+from completion.shape import clean_suggestion, repeated_suffix_start
+from completion.stream import ChatStream
+from completion.think import ThinkSplitter
+from completion.traits import ModelTraits, detect_traits
+from completion.types import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    ChunkKind,
+    FimRequest,
+    StopReason,
+    Suggestion,
+    Timings,
+)
+from completion.worker import PRIORITY_CHAT, PRIORITY_INLINE, PRIORITY_LOAD, Job, Worker
+from prompts import chat_template
+
+log = logging.getLogger(__name__)
+BackendFactory = Callable[[EngineConfig, Path], Backend]
+CHAT_PROMPT_RESERVE = 256  # tokens kept for the chat template and instructions around user code
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """A snapshot for status bars and `tabwise doctor`."""
+
+    state: str  # "unloaded", "loading", "ready" or "error"
+    model: ModelInfo | None
+    error: str | None  # the last load error, one line
+    queued: int  # jobs waiting
+    busy: bool  # a job is running
+
+
+def _default_factory(config: EngineConfig, path: Path) -> Backend:
+    from completion.runtime.llama_backend import LlamaBackend  # llama_cpp is imported here only
+
+    return LlamaBackend.load(config, path)
+
+
+class Engine:
+    """Completion and chat on one local model; thread-safe."""
+
+    def __init__(self, config: EngineConfig | None = None, backend_factory: BackendFactory | None = None) -> None:
+        self.config = config or EngineConfig()
+        self._factory = backend_factory or _default_factory
+        self._worker = Worker()
+        # Owned by the worker thread only:
+        self._backend: Backend | None = None
+        self._traits: ModelTraits | None = None
+        self._failed: tuple[tuple[str, float, int], Exception] | None = None  # (file identity, error)
+        # Read from any thread:
+        self._state = "unloaded"
+        self._error: str | None = None
+        self._lock = threading.Lock()
+        if self.config.preload:
+            self._worker.submit(Job(lambda job: self._ensure_backend(), PRIORITY_LOAD))
+
+    # -- model lifecycle (worker thread) ------------------------------------------------------------
+
+    def _ensure_backend(self) -> tuple[Backend, ModelTraits]:
+        """Load the model if needed; a load that failed is retried only once its file changed."""
+        if self._backend is not None and self._traits is not None:
+            return self._backend, self._traits
+        path = resolve_model_path(self.config.model_path)
+        identity = _file_identity(path)
+        if self._failed is not None and self._failed[0] == identity:
+            raise self._failed[1]
+        self._set_state("loading", None)
+        try:
+            backend = self._factory(self.config, path)
+            traits = detect_traits(
+                backend,
+                reasoning_temperature=self.config.reasoning_temperature,
+                reasoning_top_p=self.config.reasoning_top_p,
+            )
+        except (ModelFileError, ModelLoadError) as exc:
+            self._failed = (identity, exc)
+            self._set_state("error", str(exc))
+            raise
+        self._backend, self._traits, self._failed = backend, traits, None
+        self._set_state("ready", None)
+        log.info("loaded %s (%s)", backend.info.name, "FIM " + traits.fim.name if traits.fim else "chat only")
+        return backend, traits
+
+    def _set_state(self, state: str, error: str | None) -> None:
+        with self._lock:
+            self._state, self._error = state, error
+
+    def load(self, timeout: float | None = None) -> ModelInfo:
+        """Load the model now (waits); raises ModelFileError or ModelLoadError with a one-line message."""
+        job: Job[ModelInfo] = Job(lambda job: self._ensure_backend()[0].info, PRIORITY_LOAD)
+        return self._worker.submit(job).result(timeout)
+
+    def traits(self, timeout: float | None = None) -> ModelTraits:
+        """What the loaded model can do (loads it if needed)."""
+        job: Job[ModelTraits] = Job(lambda job: self._ensure_backend()[1], PRIORITY_LOAD)
+        return self._worker.submit(job).result(timeout)
+
+    def reconfigure(self, config: EngineConfig) -> None:
+        """Use new settings; the model is reloaded on next use if a load setting changed."""
+
+        def swap(job: Job[None]) -> None:
+            reload_fields = ("model_path", "n_ctx", "n_gpu_layers", "n_threads", "n_threads_batch", "n_batch")
+            if any(getattr(config, f) != getattr(self.config, f) for f in reload_fields):
+                self._backend, self._traits, self._failed = None, None, None
+                self._set_state("unloaded", None)
+            self.config = config
+
+        self._worker.submit(Job(swap, PRIORITY_LOAD)).result()
+
+    def status(self) -> EngineStatus:
+        """The engine's state now, without waiting for the worker."""
+        with self._lock:
+            state, error = self._state, self._error
+        backend = self._backend
+        return EngineStatus(
+            state, backend.info if backend else None, error, self._worker.pending(), self._worker.busy()
+        )
+
+    def close(self) -> None:
+        """Cancel all work and stop the worker thread."""
+        self._worker.stop()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- fill in the middle -------------------------------------------------------------------------
+
+    def submit_complete(self, request: FimRequest) -> Job[Suggestion]:
+        """Queue a completion; a newer one for the same document supersedes it."""
+        size = len(request.prefix) + len(request.suffix)
+        if size > self.config.max_document_chars:
+            raise RequestError(
+                f"document too large to complete ({size:,} characters; limit {self.config.max_document_chars:,})"
+            )
+        job: Job[Suggestion] = Job(lambda job: self._run_complete(request, job), PRIORITY_INLINE, request.document)
+        return self._worker.submit(job)
+
+    def complete(self, request: FimRequest, timeout: float | None = None) -> Suggestion:
+        """The suggestion for `request` (waits)."""
+        return self.submit_complete(request).result(timeout)
+
+    def _run_complete(self, request: FimRequest, job: Job[Suggestion]) -> Suggestion:
+        backend, traits = self._ensure_backend()
+        began = time.perf_counter()  # costs are counted from here: a first request's model load is not
+        if traits.fim is None:
+            raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
+        job.raise_if_cancelled()
+        config = self.config
+        prompt = build_fim_prompt(request, traits.fim, backend.token_count, config.context_tokens, config.suffix_share)
+        params = SamplingParams(max_tokens=request.max_tokens or config.max_tokens, stop=traits.fim.stop + request.stop)
+        budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
+        text, reason, first_at = "", StopReason.END, 0.0
+        generation = backend.generate(prompt.text, params)
+        try:
+            for piece in generation:
+                job.raise_if_cancelled()
+                now = time.perf_counter()
+                first_at = first_at or now
+                text += piece
+                if "\n" in piece and repeated_suffix_start(text, request.suffix) is not None:
+                    reason = StopReason.STOP
+                    break
+                if now - first_at > budget_s and (cut := text.find("\n", len(text) - len(piece))) >= 0:
+                    text, reason = text[:cut], StopReason.TIME
+                    break
+            else:
+                reason = generation.stop_reason
+        finally:
+            generation.close()
+        return Suggestion(clean_suggestion(text, request.suffix), reason, _timings(job, began, generation, first_at))
+
+    # -- chat: ask and explain ----------------------------------------------------------------------
+
+    def chat(self, request: ChatRequest) -> ChatStream:
+        """Stream the answer to a conversation."""
+        return self._submit_chat(lambda backend, traits: list(request.messages), request)
+
+    def explain(self, code: str, language: str = "", path: str = "untitled") -> ChatStream:
+        """Stream an explanation of `code`."""
+        if not code.strip():
+            raise RequestError("nothing to explain: the selection is empty")
+        if len(code) > self.config.max_document_chars:
+            raise RequestError(f"selection too large to explain ({len(code):,} characters)")
+
+        def messages(backend: Backend, traits: ModelTraits) -> list[ChatMessage]:
+            budget = backend.info.n_ctx - self.config.chat_max_tokens - CHAT_PROMPT_RESERVE
+            shown = _fit_tokens(code, budget, backend.token_count)
+            text = chat_template("explain").format(language=language or "", path=path, code=shown)
+            return [ChatMessage("system", chat_template("system")), ChatMessage("user", text)]
+
+        return self._submit_chat(messages, ChatRequest(()))
+
+    def ask(self, question: str, context: str = "") -> ChatStream:
+        """Stream the answer to a question, with optional context (code, an error) before it."""
+        if not question.strip():
+            raise RequestError("nothing to ask: the question is empty")
+        text = chat_template("ask").format(question=question, context=context + "\n\n" if context else "")
+        request = ChatRequest((ChatMessage("system", chat_template("system")), ChatMessage("user", text)))
+        return self.chat(request)
+
+    def _submit_chat(
+        self, build: Callable[[Backend, ModelTraits], list[ChatMessage]], request: ChatRequest
+    ) -> ChatStream:
+        stream = ChatStream()
+
+        def run(job: Job[ChatResult]) -> ChatResult:
+            try:
+                backend, traits = self._ensure_backend()
+                return self._run_chat(backend, traits, build(backend, traits), request, stream, job)
+            finally:
+                stream.end()
+
+        stream.job = self._worker.submit(Job(run, PRIORITY_CHAT))
+        return stream
+
+    def _run_chat(
+        self,
+        backend: Backend,
+        traits: ModelTraits,
+        messages: Sequence[ChatMessage],
+        request: ChatRequest,
+        stream: ChatStream,
+        job: Job[ChatResult],
+    ) -> ChatResult:
+        config, began = self.config, time.perf_counter()
+        prompt = backend.render_chat(_fold_system(messages) if not traits.system_prompt else messages)
+        room = backend.info.n_ctx - backend.token_count(prompt)
+        if room < 16:
+            raise RequestError(f"the question is too long for the model's {backend.info.n_ctx}-token window")
+        params = SamplingParams(
+            max_tokens=min(request.max_tokens or config.chat_max_tokens, room),
+            temperature=_first(request.temperature, traits.temperature, config.chat_temperature),
+            top_p=_first(traits.top_p, config.chat_top_p),
+            seed=config.seed,
+        )
+        splitter = ThinkSplitter(reasoning=traits.reasoning, starts_inside=prompt.rstrip().endswith("<think>"))
+        parts: dict[ChunkKind, list[str]] = {ChunkKind.ANSWER: [], ChunkKind.REASONING: []}
+        first_at = 0.0
+
+        def emit(chunks: list[ChatChunk]) -> None:
+            for chunk in chunks:
+                parts[chunk.kind].append(chunk.text)
+                stream.put(chunk)
+
+        generation = backend.generate(prompt, params)
+        try:
+            for piece in generation:
+                job.raise_if_cancelled()
+                first_at = first_at or time.perf_counter()
+                emit(splitter.feed(piece))
+        finally:
+            generation.close()
+        emit(splitter.finish())
+        answer, reasoning = "".join(parts[ChunkKind.ANSWER]), "".join(parts[ChunkKind.REASONING])
+        return ChatResult(
+            answer.strip(),
+            reasoning.strip(),
+            generation.stop_reason,
+            _timings(job, began, generation, first_at),
+        )
+
+
+def _first(*values: float | None) -> float:
+    """The first value that is not None."""
+    return next(v for v in values if v is not None)
+
+
+def _fold_system(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """Move system text into the first user turn, for models advised against a system prompt."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    rest = [m for m in messages if m.role != "system"]
+    if system and rest and rest[0].role == "user":
+        rest[0] = ChatMessage("user", f"{system}\n\n{rest[0].content}")
+    return rest
+
+
+def _fit_tokens(text: str, budget: int, count: Callable[[str], int]) -> str:
+    """`text`, cut to whole lines within `budget` tokens, with a note when cut."""
+    if count(text) <= budget:
+        return text
+    kept: list[str] = []
+    used = 0
+    for line in text.split("\n"):
+        used += count(line + "\n")
+        if used > budget:
+            break
+        kept.append(line)
+    return "\n".join(kept) + "\n# ... (cut: the rest did not fit the model's context window)"
+
+
+def _file_identity(path: Path) -> tuple[str, float, int]:
+    """Path, mtime and size: a failed load is retried only when these change."""
+    try:
+        stat = path.stat()
+        return (str(path), stat.st_mtime, stat.st_size)
+    except OSError:
+        return (str(path), 0.0, -1)
+
+
+def _timings(job: Job[Any], began: float, generation: Generation, first_at: float) -> Timings:
+    """The cost of a finished job: its generation's counters, times from `began` (model ready)."""
+    end = time.perf_counter()
+    return Timings(
+        prompt_tokens=generation.prompt_tokens,
+        reused_tokens=generation.reused_tokens,
+        generated_tokens=generation.generated_tokens,
+        queued_ms=(job.started_at - job.submitted_at) * 1000,
+        prompt_ms=((first_at or end) - began) * 1000,
+        total_ms=(end - began) * 1000,
+    )

@@ -1,0 +1,87 @@
+"""Fill-in-the-middle prompt assembly within a token budget, laid out stable-first.
+
+llama.cpp keeps the KV cache of the previous prompt and re-evaluates only from the first token that
+differs. So the prompt runs from what changes least to what changes most: other files, then the
+current file's prefix from a start line that is anchored (it moves in steps of ANCHOR_LINES lines,
+not with every keystroke), then the short suffix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from completion.types import FimRequest
+from prompts import FimFormat
+
+ANCHOR_LINES = 32  # the prefix window's first line is a multiple of this, so it rarely moves
+FILES_SHARE = 0.4  # at most this share of the budget goes to other files
+CHARS_PER_TOKEN = 3  # a safe lower bound for code, used only to cut a single overlong line
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class FimPrompt:
+    """The prompt text and what of the document it shows."""
+
+    text: str
+    prefix_start_line: int  # 0-based line of the document where the shown prefix starts
+    suffix_end_line: int  # lines of the suffix shown (0 = only the rest of the cursor's line)
+    files_shown: int  # how many context files fit
+
+
+def _prefix_window(prefix: str, budget: int, count: TokenCounter) -> tuple[str, int]:
+    """The tail of `prefix` that fits `budget` tokens, starting on an anchored line."""
+    lines = prefix.split("\n")
+    used, first = 0, len(lines) - 1
+    for index in range(len(lines) - 1, -1, -1):
+        used += count(lines[index] + "\n")
+        if used > budget:
+            break
+        first = index
+    if first > 0:  # anchor: round up to a multiple of ANCHOR_LINES (fewer lines, still in budget)
+        first = min(-(-first // ANCHOR_LINES) * ANCHOR_LINES, len(lines) - 1)
+    window = "\n".join(lines[first:])
+    if first == len(lines) - 1 and count(window) > budget:  # one huge line: keep its tail
+        window = window[-budget * CHARS_PER_TOKEN :]
+    return window, first
+
+
+def _suffix_window(suffix: str, budget: int, count: TokenCounter) -> tuple[str, int]:
+    """The head of `suffix` that fits `budget` tokens, in whole lines (the cursor's line always)."""
+    lines = suffix.split("\n")
+    used = count(lines[0])
+    last = 0
+    for index in range(1, len(lines)):
+        used += count("\n" + lines[index])
+        if used > budget:
+            break
+        last = index
+    window = "\n".join(lines[: last + 1])
+    if last == 0 and count(window) > budget:  # one huge line: keep its head
+        window = window[: budget * CHARS_PER_TOKEN]
+    return window, last
+
+
+def build_fim_prompt(
+    request: FimRequest, fmt: FimFormat, count: TokenCounter, budget: int, suffix_share: float
+) -> FimPrompt:
+    """The FIM prompt for `request` in `fmt`, at most about `budget` tokens of document text."""
+    suffix, suffix_end = _suffix_window(request.suffix, int(budget * suffix_share), count)
+    remaining = budget - count(suffix)
+    files_text, files_shown, files_budget = "", 0, int(budget * FILES_SHARE)
+    for context in request.context_files:
+        block = fmt.context_file.format(path=context.path, text=context.text)
+        cost = count(block)
+        if cost > files_budget:
+            break  # files keep their order: skipping one would reshuffle what follows
+        files_text, files_shown, files_budget = files_text + block, files_shown + 1, files_budget - cost
+    remaining -= count(files_text) if files_text else 0
+    prefix, prefix_start = _prefix_window(request.prefix, max(remaining, 0), count)
+    infill = fmt.infill.format(prefix=prefix, suffix=suffix)
+    if not files_shown:  # the file-level form: Qwen2.5-Coder-Instruct rambles on in the repo form
+        return FimPrompt(infill, prefix_start, suffix_end, 0)
+    header = fmt.repo_header.format(repo=request.repo or "workspace")
+    text = header + files_text + fmt.current_file.format(path=request.path) + infill
+    return FimPrompt(text, prefix_start, suffix_end, files_shown)

@@ -1,0 +1,75 @@
+"""The narrow interface between the engine and a model runtime.
+
+The engine only ever talks to a `Backend`. `llama_backend` runs a GGUF in-process with
+llama-cpp-python; a remote backend (a shared llama-server or vLLM endpoint) implements the same
+four methods and nothing else in tabwise changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from completion.types import ChatMessage, StopReason
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the engine needs to know about the loaded model."""
+
+    path: str
+    name: str  # general.name from the GGUF
+    architecture: str  # general.architecture ("qwen2", "llama", ...)
+    n_ctx: int  # context window in tokens
+    gpu_layers: int  # layers offloaded to a GPU: 0 = CPU only, -1 = all
+    gpu_offload_supported: bool  # llama.cpp was built with a GPU backend
+    threads: int
+    threads_batch: int
+    chat_template: str | None  # Jinja chat template from the GGUF
+    load_ms: float
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to generate: greedy when temperature is 0."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+
+class Generation(Iterator[str]):
+    """A running generation: iterate for text pieces; counters fill in as it runs; close() stops it."""
+
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose KV cache entries were kept from the previous call
+    generated_tokens: int = 0
+    stop_reason: StopReason = StopReason.END
+
+    def close(self) -> None:
+        """Stop generating now (between tokens)."""
+
+
+class Backend(Protocol):
+    """A loaded model that can count tokens, render chats and stream a completion of a prompt."""
+
+    info: ModelInfo
+
+    def token_count(self, text: str) -> int:
+        """Tokens in `text`, special tokens recognised."""
+        ...
+
+    def is_special_token(self, text: str) -> bool:
+        """True if `text` is one special token of this vocabulary (how model families are told apart)."""
+        ...
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt for `messages` in the model's own chat template, ready for the assistant turn."""
+        ...
+
+    def generate(self, prompt: str, params: SamplingParams) -> Generation:
+        """Start generating after `prompt` (special tokens recognised), reusing the KV cache's prefix."""
+        ...

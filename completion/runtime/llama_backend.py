@@ -1,0 +1,151 @@
+"""The in-process backend: a GGUF run by llama-cpp-python. The only module that imports llama_cpp."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from completion.config import EngineConfig, physical_cores
+from completion.errors import ModelLoadError, RequestError
+from completion.gguf_file import read_header
+from completion.runtime import Generation, ModelInfo, SamplingParams
+from completion.types import ChatMessage, StopReason
+
+
+class LlamaGeneration(Generation):
+    """A streaming llama-cpp-python completion with its token counters."""
+
+    def __init__(self, llm: Any, tokens: list[int], reused: int, params: SamplingParams) -> None:
+        self._llm = llm
+        self.prompt_tokens = len(tokens)
+        self.reused_tokens = reused
+        self._chunks = llm.create_completion(
+            tokens,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=0 if params.temperature > 0 else 40,  # 0 = no top-k cut when sampling
+            min_p=0.0,
+            repeat_penalty=1.0,  # code repeats itself legitimately
+            stop=list(params.stop) or None,
+            seed=params.seed,
+            stream=True,
+        )
+
+    def __next__(self) -> str:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._count()
+            raise
+        choice = chunk["choices"][0]
+        if choice.get("finish_reason") == "length":
+            self.stop_reason = StopReason.LENGTH
+        return str(choice["text"])
+
+    def close(self) -> None:
+        self._chunks.close()
+        self._count()
+
+    def _count(self) -> None:
+        self.generated_tokens = max(0, int(self._llm.n_tokens) - self.prompt_tokens)
+
+
+class LlamaBackend:
+    """A loaded llama.cpp model; use from one thread at a time (the engine's worker)."""
+
+    def __init__(self, llm: Any, info: ModelInfo) -> None:
+        self._llm = llm
+        self.info = info
+        self._formatter: Any = None  # built on first chat
+
+    @classmethod
+    def load(cls, config: EngineConfig, path: Path) -> LlamaBackend:
+        """Load `path`: ModelFileError for a bad file, ModelLoadError if llama.cpp refuses it."""
+        header = read_header(path)
+        import llama_cpp
+
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        gpu_layers = config.n_gpu_layers if config.n_gpu_layers is not None else (-1 if gpu else 0)
+        threads = config.n_threads or physical_cores()
+        threads_batch = config.n_threads_batch or threads
+        started = time.perf_counter()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=config.n_ctx,
+                n_batch=config.n_batch,
+                n_gpu_layers=gpu_layers,
+                n_threads=threads,
+                n_threads_batch=threads_batch,
+                verbose=False,
+                **config.runtime_options,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {path} ({exc}); it may be damaged or of an unknown architecture"
+            ) from exc
+        info = ModelInfo(
+            path=str(path),
+            name=str(header.get("general.name", path.stem)),
+            architecture=str(header.get("general.architecture", "unknown")),
+            n_ctx=int(llm.n_ctx()),
+            gpu_layers=gpu_layers if gpu else 0,
+            gpu_offload_supported=gpu,
+            threads=threads,
+            threads_batch=threads_batch,
+            chat_template=llm.metadata.get("tokenizer.chat_template"),
+            load_ms=(time.perf_counter() - started) * 1000,
+        )
+        return cls(llm, info)
+
+    def _tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def token_count(self, text: str) -> int:
+        """Tokens in `text` (no BOS)."""
+        return len(self._tokenize(text, add_bos=False)) if text else 0
+
+    def is_special_token(self, text: str) -> bool:
+        """True if `text` is a single token (FIM and chat markers are)."""
+        return len(self._tokenize(text, add_bos=False)) == 1
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt in the GGUF's own Jinja chat template."""
+        if not self.info.chat_template:
+            raise RequestError(f"{self.info.name} has no chat template; use an instruct or chat model")
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            vocab = self._llm._model
+            self._formatter = Jinja2ChatFormatter(
+                template=self.info.chat_template,
+                eos_token=vocab.token_get_text(self._llm.token_eos()),
+                bos_token=vocab.token_get_text(self._llm.token_bos()),
+                add_generation_prompt=True,
+            )
+        rendered = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        return str(rendered.prompt)
+
+    def generate(self, prompt: str, params: SamplingParams) -> LlamaGeneration:
+        """Stream a completion of `prompt`; the KV cache's common prefix with the last call is reused."""
+        tokens = self._tokenize(prompt, add_bos=True)  # the model's own add_bos_token decides
+        bos = self._llm.token_bos()
+        if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # the template wrote BOS itself
+            tokens = tokens[1:]
+        if len(tokens) >= self.info.n_ctx:
+            raise RequestError(f"prompt of {len(tokens)} tokens does not fit the {self.info.n_ctx}-token window")
+        reused = _common_prefix(self._llm.input_ids, tokens)
+        return LlamaGeneration(self._llm, tokens, min(reused, len(tokens) - 1), params)
+
+
+def _common_prefix(cached: Iterator[int] | Any, tokens: list[int]) -> int:
+    """Length of the common prefix of the cached tokens and the new prompt."""
+    count = 0
+    for old, new in zip(cached, tokens, strict=False):
+        if int(old) != new:
+            break
+        count += 1
+    return count

@@ -1,0 +1,144 @@
+"""One worker thread that owns the model and runs jobs one at a time, in priority order.
+
+llama.cpp's context is not thread-safe and one CPU has no room for two generations, so every model
+call goes through this queue. Callers hold a `Job`: they wait on its future, or cancel it. A cancel
+before the job starts finishes it at once; a cancel while it runs is seen between two tokens.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from completion.errors import Cancelled
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Lower runs first: model loading, then keystroke completions, then background work, then chat.
+PRIORITY_LOAD, PRIORITY_INLINE, PRIORITY_BACKGROUND, PRIORITY_CHAT = 0, 10, 20, 30
+
+
+@dataclass(eq=False)
+class Job(Generic[T]):
+    """A unit of model work; `run` gets the job itself, to check `cancelled` between tokens."""
+
+    run: Callable[[Job[T]], T]
+    priority: int
+    document: str | None = None  # a newer inline job for the same document supersedes this one
+    future: Future[T] = field(default_factory=Future)
+    submitted_at: float = field(default_factory=time.perf_counter)
+    started_at: float = 0.0
+    _cancel: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _state: str = "pending"  # pending -> running -> done, or pending -> done when cancelled early
+    _why: str = "cancelled"
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancel() was called; running code stops at its next check."""
+        return self._cancel.is_set()
+
+    def cancel(self, why: str = "cancelled") -> None:
+        """Stop this job: at once if it has not started, else at its next token."""
+        with self._lock:
+            self._why = why
+            self._cancel.set()
+            if self._state == "pending":
+                self._state = "done"
+                self.future.set_exception(Cancelled(why))
+
+    def raise_if_cancelled(self) -> None:
+        """Raise Cancelled if the job was cancelled."""
+        if self._cancel.is_set():
+            raise Cancelled(self._why)
+
+    def result(self, timeout: float | None = None) -> T:
+        """Wait for the result; re-raises the job's error (Cancelled when cancelled)."""
+        return self.future.result(timeout)
+
+    def _start(self) -> bool:
+        with self._lock:
+            if self._state != "pending":
+                return False
+            self._state = "running"
+            self.started_at = time.perf_counter()
+            return True
+
+    def _finish(self, value: Any = None, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._state = "done"
+        if error is not None:
+            self.future.set_exception(error)
+        else:
+            self.future.set_result(value)
+
+
+class Worker:
+    """The thread and queue behind the engine."""
+
+    def __init__(self, name: str = "tabwise-engine") -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Job[Any] | None]] = queue.PriorityQueue()
+        self._order = itertools.count()  # FIFO within one priority
+        self._latest: dict[str, Job[Any]] = {}  # the newest inline job per document
+        self._lock = threading.Lock()
+        self._running: Job[Any] | None = None
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job[T]) -> Job[T]:
+        """Queue `job`; an older job for the same document is cancelled as superseded."""
+        with self._lock:
+            if job.document is not None:
+                older = self._latest.get(job.document)
+                if older is not None:
+                    older.cancel("superseded by a newer request")
+                self._latest[job.document] = job
+            self._queue.put((job.priority, next(self._order), job))
+        return job
+
+    def pending(self) -> int:
+        """Jobs waiting (including cancelled ones not yet skipped)."""
+        return self._queue.qsize()
+
+    def busy(self) -> bool:
+        """True while a job runs."""
+        return self._running is not None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel what is queued and running, then end the thread."""
+        with self._lock:
+            if self._running is not None:
+                self._running.cancel("engine stopped")
+            for _, _, job in list(self._queue.queue):
+                if job is not None:
+                    job.cancel("engine stopped")
+        self._queue.put((-1, -1, None))
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            _, _, job = self._queue.get()
+            if job is None:
+                return
+            if not job._start():
+                continue
+            self._running = job
+            try:
+                job._finish(job.run(job))
+            except BaseException as exc:  # the job's own error goes to its caller, never kills the worker
+                if not isinstance(exc, Exception):
+                    log.exception("job raised %r", exc)
+                job._finish(error=exc)
+            finally:
+                self._running = None
+                with self._lock:
+                    if job.document is not None and self._latest.get(job.document) is job:
+                        del self._latest[job.document]

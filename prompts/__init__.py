@@ -1,0 +1,59 @@
+"""Prompt templates as data: fill-in-the-middle formats per model family and the chat prompts.
+
+The files beside this module are the templates; this module only loads them, so a new model family
+or a better wording is a data change, not a code change.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class FimFormat:
+    """How one model family spells a fill-in-the-middle prompt (all fields are str.format templates)."""
+
+    name: str
+    markers: tuple[str, ...]  # special tokens that identify the family in a vocabulary
+    repo_header: str  # {repo}: opens the repository-level prompt, "" where the family has none
+    context_file: str  # {path}, {text}: one other file (or chunk) shown before the current one
+    current_file: str  # {path}: names the file being edited, just before the infill
+    infill: str  # {prefix}, {suffix}
+    stop: tuple[str, ...]  # strings that end a completion
+
+
+@cache
+def fim_formats() -> tuple[FimFormat, ...]:
+    """All fill-in-the-middle formats shipped in prompts/fim, in a stable order."""
+    folder = resources.files(__package__).joinpath("fim")
+    formats = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            raw = tomllib.loads(entry.read_text(encoding="utf-8"))
+            raw["markers"] = tuple(raw["markers"])
+            raw["stop"] = tuple(raw["stop"])
+            formats.append(FimFormat(**raw))
+    return tuple(formats)
+
+
+def fim_format(name: str) -> FimFormat:
+    """The format called `name`; KeyError names the known ones."""
+    for fmt in fim_formats():
+        if fmt.name == name:
+            return fmt
+    known = ", ".join(f.name for f in fim_formats())
+    raise KeyError(f"unknown FIM format {name!r} (known: {known})")
+
+
+@cache
+def chat_template(name: str) -> str:
+    """The text of prompts/chat/<name>.md, a str.format template."""
+    return resources.files(__package__).joinpath("chat", f"{name}.md").read_text(encoding="utf-8").strip()

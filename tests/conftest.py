@@ -1,0 +1,99 @@
+"""Shared fixtures: tiny scripted GGUFs (real llama.cpp, known outputs) and engines on them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from completion.config import EngineConfig
+from completion.engine import Engine
+from tests.tiny_model import (
+    ENDOFTEXT,
+    FIM_MIDDLE,
+    IM_END,
+    R1_TEMPLATE,
+    Vocabulary,
+    chain,
+    merge,
+    write_model,
+)
+
+# What the tiny models write (each script's tokens must be distinct within its model).
+FIM_SCRIPT = "a + b\n\nprint(add(1, 2))"  # after <|fim_middle|>
+CHAT_SCRIPT = "The code adds two numbers."  # after "\n", the end of Qwen's assistant header
+R1_SCRIPT = "Let me see.</think>\n\nIt adds two values"  # after "<think>\n"
+ENDLESS_TOKEN = " ok"  # the endless model writes this forever
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    """Paths of the tiny models, built once per test session."""
+
+    qwen: Path  # FIM and chat scripts
+    endless: Path  # writes " ok" until stopped
+    r1: Path  # DeepSeek-R1 stand-in: chat template and <think> tokens
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    import llama_cpp
+
+    folder = tmp_path_factory.mktemp("models")
+    vocab = Vocabulary.qwen2()
+    base = write_model(folder / "base.gguf", vocab, {}, default_next=ENDOFTEXT)
+    tokenizer = llama_cpp.Llama(str(base), vocab_only=True, verbose=False)
+
+    def ids(text: str) -> list[int]:
+        return list(tokenizer.tokenize(text.encode(), add_bos=False, special=True))
+
+    newline = ids("\n")[0]
+    qwen = write_model(
+        folder / "qwen.gguf",
+        vocab,
+        merge(chain(FIM_MIDDLE, ids(FIM_SCRIPT), ENDOFTEXT), chain(newline, ids(CHAT_SCRIPT), IM_END)),
+        default_next=ENDOFTEXT,
+    )
+    ok = ids(ENDLESS_TOKEN)[0]
+    endless = write_model(folder / "endless.gguf", vocab, {ok: ok}, default_next=ok)
+    r1_vocab = vocab.with_r1_tokens()
+    r1_base = write_model(folder / "r1-base.gguf", r1_vocab, {}, default_next=ENDOFTEXT, chat_template=R1_TEMPLATE)
+    r1_tokenizer = llama_cpp.Llama(str(r1_base), vocab_only=True, verbose=False)
+    r1_ids = list(r1_tokenizer.tokenize(R1_SCRIPT.encode(), add_bos=False, special=True))
+    r1 = write_model(
+        folder / "r1.gguf",
+        r1_vocab,
+        chain(newline, r1_ids, ENDOFTEXT),
+        default_next=ENDOFTEXT,
+        chat_template=R1_TEMPLATE,
+        name="DeepSeek R1 Distill stand-in",
+    )
+    return TinyModels(qwen, endless, r1)
+
+
+def tiny_config(model: Path, **changes: object) -> EngineConfig:
+    """Settings for a tiny model: one thread (two fight over a busy 2-core machine)."""
+    return EngineConfig(model_path=model, n_threads=1, n_threads_batch=1).with_changes(**changes)
+
+
+@pytest.fixture
+def qwen_engine(tiny_models: TinyModels) -> Iterator[Engine]:
+    with Engine(tiny_config(tiny_models.qwen)) as engine:
+        yield engine
+
+
+@pytest.fixture
+def endless_engine(tiny_models: TinyModels) -> Iterator[Engine]:
+    with Engine(tiny_config(tiny_models.endless, time_budget_ms=600_000)) as engine:
+        yield engine
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tests away from the user's settings; the model cache stays shared (the real model)."""
+    monkeypatch.setenv("TABWISE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("TABWISE_MODEL", raising=False)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,0 +1,132 @@
+"""The engine on tiny scripted GGUFs: the real llama.cpp path, with outputs known in advance."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from completion.config import EngineConfig
+from completion.engine import Engine
+from completion.errors import Cancelled, ModelFileError, RequestError
+from completion.types import ChatMessage, ChatRequest, ChunkKind, FimRequest, StopReason
+from tests.conftest import CHAT_SCRIPT, FIM_SCRIPT, TinyModels, tiny_config
+
+
+def wait_until_running(engine: Engine) -> None:
+    deadline = time.monotonic() + 30
+    while not engine.status().busy:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.001)
+
+
+def test_fim_returns_the_models_text(qwen_engine: Engine) -> None:
+    suggestion = qwen_engine.complete(FimRequest("def add(a, b):\n    return ", "\n"))
+    assert suggestion.text == FIM_SCRIPT
+    assert suggestion.stop_reason is StopReason.END
+    assert suggestion.timings.prompt_tokens > 5
+    assert suggestion.timings.generated_tokens == 12  # the script tokens; the end token is not evaluated
+
+
+def test_fim_stops_where_the_model_retypes_the_suffix(qwen_engine: Engine) -> None:
+    suggestion = qwen_engine.complete(FimRequest("def add(a, b):\n    return ", "\n\nprint(add(1, 2))\n"))
+    assert suggestion.text == "a + b"
+
+
+def test_next_keystroke_reuses_the_cached_prompt(qwen_engine: Engine) -> None:
+    body = "".join(f"x{n} = {n}\n" for n in range(40))
+    first = qwen_engine.complete(FimRequest(body + "def add(a, b):\n    return ", "\n"))
+    second = qwen_engine.complete(FimRequest(body + "def add(a, b):\n    return a", "\n"))
+    assert first.timings.reused_tokens <= 1
+    assert second.timings.reused_tokens > 0.8 * second.timings.prompt_tokens
+    assert second.timings.evaluated_tokens < 10
+
+
+def test_max_tokens_bounds_the_suggestion(qwen_engine: Engine) -> None:
+    suggestion = qwen_engine.complete(FimRequest("x = ", "\n", max_tokens=3))
+    assert suggestion.text == "a + b"
+    assert suggestion.stop_reason is StopReason.LENGTH
+
+
+def test_chat_streams_the_answer(qwen_engine: Engine) -> None:
+    stream = qwen_engine.explain("def add(a, b):\n    return a + b\n", "python", "add.py")
+    chunks = list(stream)
+    assert "".join(c.text for c in chunks) == CHAT_SCRIPT
+    assert len(chunks) > 1 and all(c.kind is ChunkKind.ANSWER for c in chunks)
+    result = stream.result()
+    assert result.answer == CHAT_SCRIPT and result.reasoning == ""
+
+
+def test_reasoning_model_keeps_think_apart(tiny_models: TinyModels) -> None:
+    with Engine(tiny_config(tiny_models.r1)) as engine:
+        traits = engine.traits()
+        assert traits.reasoning and traits.fim is None and not traits.system_prompt
+        assert traits.temperature == pytest.approx(0.6) and traits.top_p == pytest.approx(0.95)
+        stream = engine.ask("What does add do?")
+        chunks = list(stream)
+        result = stream.result()
+        assert result.reasoning == "Let me see."
+        assert result.answer == "It adds two values"
+        assert "".join(c.text for c in chunks if c.kind is ChunkKind.ANSWER) == "It adds two values"
+        assert all("think>" not in c.text for c in chunks)
+        with pytest.raises(RequestError, match="cannot fill in the middle"):
+            engine.complete(FimRequest("x = ", ""))
+
+
+def test_cancel_stops_generation_between_tokens(endless_engine: Engine) -> None:
+    stream = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=3000))
+    first = next(iter(stream))
+    assert first.text.strip() == "ok"
+    stream.cancel()
+    with pytest.raises(Cancelled):
+        stream.result(timeout=30)
+    follow = endless_engine.complete(FimRequest("x = ", "", max_tokens=4))
+    assert follow.text == " ok ok ok ok"  # the worker goes on serving
+
+
+def test_closing_a_stream_cancels_it(endless_engine: Engine) -> None:
+    stream = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=3000))
+    for _chunk in stream:
+        break  # the reader walks away
+    with pytest.raises(Cancelled):
+        stream.result(timeout=30)
+
+
+def test_newer_request_for_a_document_supersedes_the_older(endless_engine: Engine) -> None:
+    older = endless_engine.submit_complete(FimRequest("x = ", "", document="a.py", max_tokens=3000))
+    wait_until_running(endless_engine)
+    newer = endless_engine.submit_complete(FimRequest("y = ", "", document="a.py", max_tokens=2))
+    other = endless_engine.submit_complete(FimRequest("z = ", "", document="b.py", max_tokens=2))
+    with pytest.raises(Cancelled, match="superseded"):
+        older.result(timeout=30)
+    assert newer.result(timeout=30).text == " ok ok"
+    assert other.result(timeout=30).text == " ok ok"
+
+
+def test_inline_requests_go_before_queued_chat(endless_engine: Engine) -> None:
+    blocker = endless_engine.submit_complete(FimRequest("x = ", "", max_tokens=3000))
+    wait_until_running(endless_engine)
+    chat = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=2))
+    inline = endless_engine.submit_complete(FimRequest("y = ", "", max_tokens=2))
+    blocker.cancel()
+    inline.result(timeout=30)
+    chat.result(timeout=30)
+    assert inline.future.done()
+    assert inline.started_at < chat.job.started_at  # type: ignore[union-attr]
+
+
+def test_missing_model_is_a_clear_error_and_nothing_breaks(tmp_path, tiny_models: TinyModels) -> None:
+    with Engine(EngineConfig(model_path=tmp_path / "nope.gguf")) as engine:
+        with pytest.raises(ModelFileError, match=r"no model file.*tabwise model fetch"):
+            engine.complete(FimRequest("x = ", ""))
+        assert engine.status().state == "error"
+        engine.reconfigure(tiny_config(tiny_models.qwen))
+        assert engine.complete(FimRequest("x = ", "\n")).text == FIM_SCRIPT
+        assert engine.status().state == "ready"
+
+
+def test_oversized_document_is_refused_before_queueing(qwen_engine: Engine) -> None:
+    with pytest.raises(RequestError, match="too large"):
+        qwen_engine.submit_complete(FimRequest("x" * 2_000_001, ""))
+    with pytest.raises(RequestError, match="empty"):
+        qwen_engine.explain("   ")
