@@ -12,8 +12,8 @@ DEMO := examples/inventory.py
 .PHONY: run test install install-test model lint typecheck unit clean
 
 run: model
-	@echo "== completion at the end of $(DEMO) (line 25, column 12)"
-	$(BIN)/tabwise complete $(DEMO) --line 25 --column 12
+	@echo "== completion at the end of $(DEMO) (line 25, column 11)"
+	$(BIN)/tabwise complete $(DEMO) --line 25 --column 11
 	@echo "== explanation of $(DEMO), lines 13-20"
 	$(BIN)/tabwise explain $(DEMO) --lines 13-20
 
