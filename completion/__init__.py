@@ -1,0 +1,1 @@
+"""tabwise's shared completion engine; front ends import `completion.engine.Engine`."""

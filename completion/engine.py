@@ -7,6 +7,7 @@ ChatStream; asyncio code wraps `job.future` with asyncio.wrap_future.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -166,6 +167,15 @@ class Engine:
         """The suggestion for `request` (waits)."""
         return self.submit_complete(request).result(timeout)
 
+    async def complete_async(self, request: FimRequest) -> Suggestion:
+        """The suggestion for `request`, for asyncio code; cancelling the awaiting task cancels the job."""
+        job = self.submit_complete(request)
+        try:
+            return await asyncio.wrap_future(job.future)
+        except asyncio.CancelledError:
+            job.cancel("the caller went away")
+            raise
+
     def _run_complete(self, request: FimRequest, job: Job[Suggestion]) -> Suggestion:
         backend, traits = self._ensure_backend()
         began = time.perf_counter()  # costs are counted from here: a first request's model load is not
@@ -189,6 +199,9 @@ class Engine:
                     break
                 if now - first_at > budget_s and (cut := text.find("\n", len(text) - len(piece))) >= 0:
                     text, reason = text[:cut], StopReason.TIME
+                    break
+                if now - first_at > 2 * budget_s:  # a line that never ends: cut it rather than wait
+                    reason = StopReason.TIME
                     break
             else:
                 reason = generation.stop_reason

@@ -7,19 +7,18 @@ before the job starts finishes it at once; a cancel while it runs is seen betwee
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from completion.errors import Cancelled
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Lower runs first: model loading, then keystroke completions, then background work, then chat.
@@ -41,6 +40,10 @@ class Job(Generic[T]):
     _state: str = "pending"  # pending -> running -> done, or pending -> done when cancelled early
     _why: str = "cancelled"
 
+    def __post_init__(self) -> None:
+        # Cancelling the future itself (asyncio.wrap_future does) cancels the job too.
+        self.future.add_done_callback(lambda future: future.cancelled() and self._cancel.set())
+
     @property
     def cancelled(self) -> bool:
         """True once cancel() was called; running code stops at its next check."""
@@ -53,7 +56,8 @@ class Job(Generic[T]):
             self._cancel.set()
             if self._state == "pending":
                 self._state = "done"
-                self.future.set_exception(Cancelled(why))
+                with contextlib.suppress(InvalidStateError):  # the future may be cancelled already
+                    self.future.set_exception(Cancelled(why))
 
     def raise_if_cancelled(self) -> None:
         """Raise Cancelled if the job was cancelled."""
@@ -68,7 +72,10 @@ class Job(Generic[T]):
         with self._lock:
             if self._state != "pending":
                 return False
-            self._state = "running"
+            if not self.future.set_running_or_notify_cancel():  # cancelled through the future
+                self._state = "done"
+                return False
+            self._state = "running"  # from now on only this job's own result can settle the future
             self.started_at = time.perf_counter()
             return True
 
@@ -133,9 +140,7 @@ class Worker:
             self._running = job
             try:
                 job._finish(job.run(job))
-            except BaseException as exc:  # the job's own error goes to its caller, never kills the worker
-                if not isinstance(exc, Exception):
-                    log.exception("job raised %r", exc)
+            except Exception as exc:  # the job's own error goes to its caller, never kills the worker
                 job._finish(error=exc)
             finally:
                 self._running = None

@@ -1,0 +1,1 @@
+"""The Jupyter server extension (one engine for every notebook) and the %%ask IPython magic."""

@@ -1,0 +1,1 @@
+"""The pygls language server: inline completion, a completion fallback and explain, on the shared engine."""

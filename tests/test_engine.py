@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -130,3 +131,27 @@ def test_oversized_document_is_refused_before_queueing(qwen_engine: Engine) -> N
         qwen_engine.submit_complete(FimRequest("x" * 2_000_001, ""))
     with pytest.raises(RequestError, match="empty"):
         qwen_engine.explain("   ")
+
+
+def test_time_budget_cuts_a_line_that_never_ends(tiny_models: TinyModels) -> None:
+    with Engine(tiny_config(tiny_models.endless)) as engine:
+        suggestion = engine.complete(FimRequest("x = ", "", max_tokens=3000, time_budget_ms=1))
+    assert suggestion.stop_reason is StopReason.TIME
+    assert 0 < suggestion.timings.generated_tokens < 3000
+    assert suggestion.text.startswith(" ok")
+
+
+def test_asyncio_callers_and_task_cancellation(endless_engine: Engine) -> None:
+    async def scenario() -> None:
+        quick = await endless_engine.complete_async(FimRequest("x = ", "", max_tokens=2))
+        assert quick.text == " ok ok"
+        slow = asyncio.ensure_future(endless_engine.complete_async(FimRequest("y = ", "", max_tokens=3000)))
+        while not endless_engine.status().busy:
+            await asyncio.sleep(0.001)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        after = await endless_engine.complete_async(FimRequest("z = ", "", max_tokens=1))
+        assert after.text == " ok"
+
+    asyncio.run(scenario())
