@@ -41,8 +41,11 @@ class Job(Generic[T]):
     _why: str = "cancelled"
 
     def __post_init__(self) -> None:
-        # Cancelling the future itself (asyncio.wrap_future does) cancels the job too.
-        self.future.add_done_callback(lambda future: future.cancelled() and self._cancel.set())
+        self.future.add_done_callback(self._on_done)
+
+    def _on_done(self, future: Future[T]) -> None:
+        if future.cancelled():  # cancelled through the future itself, as asyncio.wrap_future does
+            self._cancel.set()
 
     @property
     def cancelled(self) -> bool:
