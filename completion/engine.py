@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from completion.config import EngineConfig
+from completion.context import ContextGatherer
 from completion.errors import ModelFileError, ModelLoadError, RequestError
+from completion.languages import language_of
 from completion.models import resolve_model_path
+from completion.plan import Mode, Plan, plan_completion
 from completion.prompt import build_fim_prompt
+from completion.rules import rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
-from completion.shape import clean_suggestion, repeated_suffix_start
+from completion.shape import clean_suggestion, stop_index
 from completion.stream import ChatStream
 from completion.think import ThinkSplitter
 from completion.traits import ModelTraits, detect_traits
@@ -37,6 +41,7 @@ from completion.types import (
     Timings,
 )
 from completion.worker import PRIORITY_CHAT, PRIORITY_INLINE, PRIORITY_LOAD, Job, Worker
+from completion.workspace import Workspace
 from prompts import chat_template
 
 log = logging.getLogger(__name__)
@@ -64,10 +69,18 @@ def _default_factory(config: EngineConfig, path: Path) -> Backend:
 class Engine:
     """Completion and chat on one local model; thread-safe."""
 
-    def __init__(self, config: EngineConfig | None = None, backend_factory: BackendFactory | None = None) -> None:
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        backend_factory: BackendFactory | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
         self.config = config or EngineConfig()
         self._factory = backend_factory or _default_factory
         self._worker = Worker()
+        # Front ends report open and edited documents here; other files are read from its root.
+        self.workspace = workspace or Workspace()
+        self.context = ContextGatherer(self.workspace)
         # Owned by the worker thread only:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
@@ -154,13 +167,24 @@ class Engine:
     # -- fill in the middle -------------------------------------------------------------------------
 
     def submit_complete(self, request: FimRequest) -> Job[Suggestion]:
-        """Queue a completion; a newer one for the same document supersedes it."""
+        """Queue a completion; a newer one for the same document supersedes it.
+
+        Where nothing fits (text follows the cursor, a comment) the job is finished at once,
+        without waiting for the model.
+        """
         size = len(request.prefix) + len(request.suffix)
         if size > self.config.max_document_chars:
             raise RequestError(
                 f"document too large to complete ({size:,} characters; limit {self.config.max_document_chars:,})"
             )
-        job: Job[Suggestion] = Job(lambda job: self._run_complete(request, job), PRIORITY_INLINE, request.document)
+        language = request.language or language_of(request.path)
+        plan = plan_completion(request, language, self.context.syntax, rules_for(language))
+        job: Job[Suggestion] = Job(
+            lambda job: self._run_complete(request, language, plan, job), PRIORITY_INLINE, request.document
+        )
+        if plan.mode is Mode.NONE:
+            job.finish_now(Suggestion("", StopReason.STOP))
+            return job
         return self._worker.submit(job)
 
     def complete(self, request: FimRequest, timeout: float | None = None) -> Suggestion:
@@ -176,16 +200,21 @@ class Engine:
             job.cancel("the caller went away")
             raise
 
-    def _run_complete(self, request: FimRequest, job: Job[Suggestion]) -> Suggestion:
+    def _run_complete(self, request: FimRequest, language: str, plan: Plan, job: Job[Suggestion]) -> Suggestion:
         backend, traits = self._ensure_backend()
         began = time.perf_counter()  # costs are counted from here: a first request's model load is not
         if traits.fim is None:
             raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
         job.raise_if_cancelled()
-        config = self.config
-        prompt = build_fim_prompt(request, traits.fim, backend.token_count, config.context_tokens, config.suffix_share)
-        params = SamplingParams(max_tokens=request.max_tokens or config.max_tokens, stop=traits.fim.stop + request.stop)
+        config, rules = self.config, rules_for(language)
+        context = self.context.gather(request, language)
+        prompt = build_fim_prompt(
+            request, traits.fim, backend.token_count, config.context_tokens, config.suffix_share, context
+        )
+        max_tokens = min(request.max_tokens or config.max_tokens, plan.max_tokens or config.max_tokens)
+        params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
+        line_before = request.prefix.rsplit("\n", 1)[-1]
         text, reason, first_at = "", StopReason.END, 0.0
         generation = backend.generate(prompt.text, params)
         try:
@@ -194,8 +223,8 @@ class Engine:
                 now = time.perf_counter()
                 first_at = first_at or now
                 text += piece
-                if "\n" in piece and repeated_suffix_start(text, request.suffix) is not None:
-                    reason = StopReason.STOP
+                if "\n" in piece and (cut := stop_index(text, plan, line_before, request.suffix, rules)) is not None:
+                    text, reason = text[:cut], StopReason.STOP
                     break
                 if now - first_at > budget_s and (cut := text.find("\n", len(text) - len(piece))) >= 0:
                     text, reason = text[:cut], StopReason.TIME
@@ -207,7 +236,10 @@ class Engine:
                 reason = generation.stop_reason
         finally:
             generation.close()
-        return Suggestion(clean_suggestion(text, request.suffix), reason, _timings(job, began, generation, first_at))
+        if (cut := stop_index(text + "\n", plan, line_before, request.suffix, rules)) is not None and cut < len(text):
+            text, reason = text[:cut], StopReason.STOP
+        suggestion = clean_suggestion(text, request.prefix, request.suffix)
+        return Suggestion(suggestion, reason, _timings(job, began, generation, first_at))
 
     # -- chat: ask and explain ----------------------------------------------------------------------
 

@@ -1,6 +1,21 @@
-"""Clean up what the model wrote before it is shown: pure functions of (text, request)."""
+"""Where to stop and how to clean up what the model wrote: pure functions of text and request.
+
+`stop_index` runs on the growing text while streaming, so generation ends as soon as the model has
+written what fits (a cut saves the seconds the rest would take); `clean_suggestion` runs once on
+the final text.
+"""
 
 from __future__ import annotations
+
+import re
+
+from completion.plan import Mode, Plan, indent_of, opens_block
+from completion.rules import LanguageRules
+
+OPENERS, CLOSERS = "([{", ")]}"
+_STRINGS = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`")
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+REPEAT_WINDOW = 5  # lines before the cursor that a looping model re-writes
 
 
 def rest_of_line(suffix: str) -> str:
@@ -9,45 +24,123 @@ def rest_of_line(suffix: str) -> str:
 
 
 def next_code_line(suffix: str) -> str:
-    """The first non-blank line after the cursor's line, stripped ("" if none)."""
+    """The first non-blank line after the cursor's line, without trailing space ("" if none)."""
     for line in suffix.split("\n")[1:]:
         if line.strip():
-            return line.strip()
+            return line.rstrip()
     return ""
 
 
-def repeated_suffix_start(text: str, suffix: str) -> int | None:
-    """Where the model began re-typing the suffix's next code line, or None.
+def is_retyped(line: str, following: str) -> bool:
+    """True if a written line repeats the next line of the file. A line of closing brackets must
+    match with its indentation too: "  }" closing the model's own block is not the "}" below."""
+    if not following or line.strip() != following.strip():
+        return False
+    return line.rstrip() == following or following.strip()[0] not in CLOSERS
 
-    Models often run on past the hole and write the rest of the file again; this is checked while
-    streaming, so generation stops there instead of running to max tokens.
+
+def bracket_depth(code: str) -> int:
+    """Open minus closed brackets, outside string literals."""
+    code = _STRINGS.sub("", code)
+    return sum(code.count(c) for c in OPENERS) - sum(code.count(c) for c in CLOSERS)
+
+
+def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: LanguageRules) -> int | None:
+    """Where the completion should end (an index into `text`), or None to keep generating.
+
+    A line is judged once a newline ends it, so a half-written line is never cut; call it with
+    text + "\n" when generation is over to judge the last line too.
     """
+    following = next_code_line(suffix)
+    lines = text.split("\n")
+    in_block, opened_here, min_indent = plan.mode is Mode.BLOCK, False, plan.min_indent
+    statement = line_before + lines[0]  # LINE mode: the statement written so far
+    offset = len(lines[0])  # index of the newline that ends lines[index - 1]
+    for index in range(1, len(lines)):
+        if not in_block:  # the statement's line just ended: is the statement over?
+            if opens_block(statement.rsplit("\n", 1)[-1], rules) and bracket_depth(statement) <= 0:
+                in_block, opened_here, min_indent = True, True, indent_of(statement) + 1
+            elif bracket_depth(statement) <= 0:
+                return offset
+        line = lines[index]
+        if index < len(lines) - 1 and line.strip():
+            if is_retyped(line, following):
+                return offset
+            if in_block and indent_of(line) < min_indent:
+                closes_own_block = opened_here and line.lstrip()[:1] in CLOSERS and indent_of(line) == min_indent - 1
+                return offset + 1 + len(line) if closes_own_block else offset
+            if rules.stop_words and indent_of(line) == 0 and line.startswith(rules.stop_words):
+                return offset
+        if not in_block:
+            statement += "\n" + line
+        offset += 1 + len(line)
+    return None
+
+
+def repeated_suffix_start(text: str, suffix: str) -> int | None:
+    """Where the model began re-typing the suffix's next code line, or None."""
     following = next_code_line(suffix)
     if not following or "\n" not in text:
         return None
     offset = text.index("\n") + 1
     for line in text.split("\n")[1:]:
-        if line.strip() == following:
+        if is_retyped(line, following):
             return offset - 1
         offset += len(line) + 1
     return None
 
 
-def cut_repeated_suffix(text: str, suffix: str) -> str:
-    """Drop what the model wrote again of the text that already follows the cursor: the next
-    line of the file, or the rest of the cursor's line (a closing ")" that is already there)."""
-    cut = repeated_suffix_start(text, suffix)
-    if cut is not None:
-        text = text[:cut]
-    tail = rest_of_line(suffix).strip()
-    if tail and "\n" not in text.rstrip() and text.rstrip().endswith(tail):
-        text = text.rstrip()[: -len(tail)]
+def _cut_at_brackets_closed_after_cursor(text: str, line_before: str, rest: str) -> str:
+    """End a mid-line suggestion before it closes a bracket that the text after the cursor closes.
+
+    `print(len(|))`: the suggestion `items))` becomes `items`; `f"Hi, {|}"`: `name}! Welcome` becomes
+    `name`. Brackets the suggestion opens itself it may close.
+    """
+    closed_after = sum(1 for ch in _STRINGS.sub("", rest) if ch in CLOSERS)
+    if not closed_after:
+        return text
+    floor = min(0, closed_after - bracket_depth(line_before))  # how far below the cursor's depth it may go
+    base = bracket_depth(line_before)
+    for index, ch in enumerate(text):
+        if ch in CLOSERS and bracket_depth(line_before + text[: index + 1]) - base < floor:
+            return text[:index]
     return text
 
 
-def clean_suggestion(text: str, suffix: str) -> str:
-    """The final text to insert: suffix repeats cut, trailing blank lines and spaces dropped."""
-    text = cut_repeated_suffix(text, suffix)
+def _drop_repeated_lines(text: str, prefix: str) -> str:
+    """Cut a multi-line suggestion where it starts re-writing two lines just above the cursor."""
+    recent = [line.strip() for line in prefix.split("\n")[-REPEAT_WINDOW - 1 : -1] if line.strip()]
+    lines = text.split("\n")
+    for index in range(1, len(lines) - 1):
+        pair = [lines[index].strip(), lines[index + 1].strip()]
+        if all(pair) and any(recent[i : i + 2] == pair for i in range(len(recent) - 1)):
+            return "\n".join(lines[:index])
+    return text
+
+
+def _match_indent_style(text: str, prefix: str) -> str:
+    """Tabs or spaces as the file already uses them."""
+    uses_tabs = "\n\t" in prefix
+    uses_spaces = "\n    " in prefix or "\n  " in prefix
+    if uses_spaces and not uses_tabs and "\t" in text:
+        return "\n".join(re.sub(r"^\t+", lambda m: "    " * len(m.group()), line) for line in text.split("\n"))
+    if uses_tabs and not uses_spaces and "\n    " in "\n" + text:
+        return "\n".join(re.sub(r"^(    )+", lambda m: "\t" * (len(m.group()) // 4), line) for line in text.split("\n"))
+    return text
+
+
+def clean_suggestion(text: str, prefix: str, suffix: str) -> str:
+    """The final text to insert at the cursor."""
+    text = _THINK.sub("", text)
+    cut = repeated_suffix_start(text, suffix)
+    if cut is not None:
+        text = text[:cut]
+    line_before, rest = prefix.rsplit("\n", 1)[-1], rest_of_line(suffix)
+    if rest.strip() and "\n" not in text.rstrip() and text.rstrip().endswith(rest.strip()):
+        text = text.rstrip()[: -len(rest.strip())]
+    text = _cut_at_brackets_closed_after_cursor(text, line_before, rest)
+    text = _drop_repeated_lines(text, prefix)
+    text = _match_indent_style(text, prefix)
     if "\n" in text:
         text = text.rstrip()
-    return text.rstrip(" \t") if rest_of_line(suffix).strip() else text
+    return text.rstrip(" \t") if rest.strip() else text

@@ -62,6 +62,11 @@ class Job(Generic[T]):
                 with contextlib.suppress(InvalidStateError):  # the future may be cancelled already
                     self.future.set_exception(Cancelled(why))
 
+    def finish_now(self, value: T) -> None:
+        """Settle a job that needs no model work (it is never queued)."""
+        if self._start():
+            self._finish(value)
+
     def raise_if_cancelled(self) -> None:
         """Raise Cancelled if the job was cancelled."""
         if self._cancel.is_set():

@@ -27,7 +27,7 @@ def source(tmp_path: Path) -> Path:
 def test_complete_prints_the_suggestion(tmp_path: Path, source: Path, tiny_models: TinyModels) -> None:
     done = tabwise("complete", source, "--line", "2", "--column", "12", "--model", tiny_models.qwen, env_home=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == FIM_SCRIPT + "\n"
+    assert done.stdout == FIM_SCRIPT.split("\n")[0] + "\n"  # the statement, not the lines after it
     assert "prompt tokens" in done.stderr
 
 
@@ -56,10 +56,11 @@ def test_bad_files_and_models_are_one_line_errors(tmp_path: Path, source: Path) 
     binary.write_bytes(b"\x00\x01\x02" * 10)
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_text("hello")
+    cursor = ["--line", "2", "--column", "12"]
     cases = [
         (["complete", binary, "--line", "1", "--column", "1"], "binary file"),
-        (["complete", source, "--line", "1", "--column", "1", "--model", not_gguf], "not a GGUF"),
-        (["complete", source, "--line", "1", "--column", "1", "--model", tmp_path / "gone.gguf"], "no model file"),
+        (["complete", source, *cursor, "--model", not_gguf], "not a GGUF"),
+        (["complete", source, *cursor, "--model", tmp_path / "gone.gguf"], "no model file"),
         (["explain", source, "--lines", "5-2"], "--lines 5-2 is outside"),
         (["model", "use", not_gguf], "not a GGUF"),
     ]

@@ -21,17 +21,30 @@ def wait_until_running(engine: Engine) -> None:
         time.sleep(0.001)
 
 
-def test_fim_returns_the_models_text(qwen_engine: Engine) -> None:
-    suggestion = qwen_engine.complete(FimRequest("def add(a, b):\n    return ", "\n"))
+def test_fim_at_top_level_takes_the_whole_block(qwen_engine: Engine) -> None:
+    suggestion = qwen_engine.complete(FimRequest("x = 1\n", ""))
     assert suggestion.text == FIM_SCRIPT
     assert suggestion.stop_reason is StopReason.END
     assert suggestion.timings.prompt_tokens > 5
     assert suggestion.timings.generated_tokens == 12  # the script tokens; the end token is not evaluated
 
 
-def test_fim_stops_where_the_model_retypes_the_suffix(qwen_engine: Engine) -> None:
-    suggestion = qwen_engine.complete(FimRequest("def add(a, b):\n    return ", "\n\nprint(add(1, 2))\n"))
+def test_fim_mid_statement_stops_at_the_end_of_the_line(qwen_engine: Engine) -> None:
+    suggestion = qwen_engine.complete(FimRequest("def add(a, b):\n    return ", "\n"))
     assert suggestion.text == "a + b"
+    assert suggestion.stop_reason is StopReason.STOP
+    assert suggestion.timings.generated_tokens < 12  # stopped while streaming, not at the end
+
+
+def test_fim_stops_where_the_model_retypes_the_suffix(qwen_engine: Engine) -> None:
+    suggestion = qwen_engine.complete(FimRequest("x = 1\n", "\n\nprint(add(1, 2))\n"))
+    assert suggestion.text == "a + b"
+
+
+def test_no_model_work_where_nothing_fits(qwen_engine: Engine) -> None:
+    job = qwen_engine.submit_complete(FimRequest("total = compute(", ") + tax\n"))
+    assert job.future.done() and job.result().text == ""
+    assert qwen_engine.status().state == "unloaded"  # the model was not even loaded
 
 
 def test_next_keystroke_reuses_the_cached_prompt(qwen_engine: Engine) -> None:
@@ -122,7 +135,7 @@ def test_missing_model_is_a_clear_error_and_nothing_breaks(tmp_path, tiny_models
             engine.complete(FimRequest("x = ", ""))
         assert engine.status().state == "error"
         engine.reconfigure(tiny_config(tiny_models.qwen))
-        assert engine.complete(FimRequest("x = ", "\n")).text == FIM_SCRIPT
+        assert engine.complete(FimRequest("x = 1\n", "")).text == FIM_SCRIPT
         assert engine.status().state == "ready"
 
 

@@ -34,7 +34,7 @@ SNIPPETS = [
     (
         "greet.py",
         'def greet(name):\n    """Return a greeting for name."""\n    return f"Hello, {',
-        '}!"\n',
+        '}"\n',
         "name",
     ),
     ("square.js", "function square(x) {\n  return x * ", "\n}\n", "x"),

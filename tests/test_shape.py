@@ -1,29 +1,112 @@
-"""Clean-up of what the model wrote."""
+"""Stop rules and clean-up, on what a model writes at real cursors in several languages."""
 
 from __future__ import annotations
 
-from completion.shape import clean_suggestion, cut_repeated_suffix, repeated_suffix_start
+import pytest
+
+from completion.plan import Mode, Plan, plan_completion
+from completion.rules import rules_for
+from completion.shape import bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
+from completion.syntax import SyntaxCache
+from completion.types import FimRequest
 
 
-def test_retyped_next_line_is_cut() -> None:
-    suffix = "\n\nprint(add(1, 2))\n"
-    assert cut_repeated_suffix("a + b\n\nprint(add(1, 2))\nmore", suffix) == "a + b\n"
-    assert repeated_suffix_start("a + b\n\nprint(add(1, 2))", suffix) == 6
+def finish(prefix: str, suffix: str, written: str, language: str) -> str:
+    """What the engine keeps of `written` at the cursor between prefix and suffix."""
+    rules = rules_for(language)
+    plan = plan_completion(FimRequest(prefix, suffix, language=language), language, SyntaxCache(), rules)
+    line_before = prefix.rsplit("\n", 1)[-1]
+    cut = stop_index(written + "\n", plan, line_before, suffix, rules)
+    return clean_suggestion(written[:cut] if cut is not None else written, prefix, suffix)
+
+
+def test_line_mode_stops_at_the_end_of_the_statement() -> None:
+    prefix = "def total(items):\n    result = sum("
+    assert finish(prefix, "\n", "items)\n    return result\n", "python") == "items)"
+
+
+def test_open_brackets_carry_a_statement_over_lines() -> None:
+    prefix = "config = dict(\n"[:-1]
+    written = "\n    host='localhost',\n    port=8080,\n)\nprint(config)"
+    assert finish(prefix, "\n", written, "python") == "\n    host='localhost',\n    port=8080,\n)"
+
+
+def test_a_line_that_opens_a_block_goes_on_with_its_body_python() -> None:
+    prefix = "def total(items):\n    result = 0\n    for item in "
+    written = "items:\n        result += item.price\n    return result\n"
+    assert finish(prefix, "\n", written, "python") == "items:\n        result += item.price"
+
+
+def test_a_line_that_opens_a_block_keeps_its_own_closing_brace_js() -> None:
+    prefix = "function total(items) {\n  let sum = 0;\n  for (const item of "
+    written = "items) {\n    sum += item.price;\n  }\n  return sum;\n}"
+    assert finish(prefix, "\n}\n", written, "javascript") == "items) {\n    sum += item.price;\n  }"
+
+
+def test_block_mode_ends_at_the_dedent_python() -> None:
+    prefix = "class Stack:\n    def push(self, item):\n"
+    written = "        self.items.append(item)\n\n    def pop(self):\n        return self.items.pop()\n"
+    plan = plan_completion(FimRequest(prefix, "\n"), "python", SyntaxCache(), rules_for("python"))
+    assert plan.mode is Mode.BLOCK and plan.min_indent == 5
+    assert finish(prefix, "\n", written, "python") == "        self.items.append(item)"
+
+
+def test_block_mode_stops_before_the_suffix_closing_brace_go() -> None:
+    prefix = "package main\n\nfunc add(a, b int) int {\n"
+    assert finish(prefix, "}\n", "\treturn a + b\n}\n\nfunc main() {}\n", "go") == "\treturn a + b"
+
+
+def test_new_top_level_definition_ends_the_completion_rust() -> None:
+    prefix = "fn main() {\n    run();\n}\n\n"
+    written = 'fn run() {\n    println!("hi");\n}\n\nfn other() {}\n'
+    assert finish(prefix, "", written, "rust") == 'fn run() {\n    println!("hi");\n}'
+
+
+def test_retyped_suffix_line_is_cut_typescript() -> None:
+    prefix = "function area(r: number): number {\n  const pi = Math.PI;\n"
+    suffix = "\n  return result;\n}\n"
+    written = "  const result = pi * r * r;\n  return result;\n}"
+    assert finish(prefix, suffix, written, "typescript") == "  const result = pi * r * r;"
+
+
+def test_closing_brackets_already_after_the_cursor_are_dropped() -> None:
+    assert finish("print(len(", "))\n", "items))", "python") == "items"
+    assert finish("foo(", ")\n", "bar(x))", "javascript") == "bar(x)"  # the inner call keeps its ")"
+
+
+def test_a_looping_model_is_cut_where_it_repeats_lines() -> None:
+    prefix = "x = load()\ny = transform(x)\nz = save(y)\n"
+    written = "report(z)\nx = load()\ny = transform(x)\n"
+    assert clean_suggestion(written, prefix, "") == "report(z)"
+
+
+def test_indentation_follows_the_file() -> None:
+    prefix = "def f():\n    if ready:\n"
+    assert clean_suggestion("\t\tgo()\n\t\tstop()", prefix, "\n") == "        go()\n        stop()"
+
+
+def test_think_text_never_reaches_code() -> None:
+    assert clean_suggestion("<think>hmm</think>x + 1", "y = ", "\n") == "x + 1"
 
 
 def test_streaming_check_ignores_the_first_line() -> None:
-    # The cursor's own line may legitimately equal the next line of the file.
     assert repeated_suffix_start("print(x)", "\nprint(x)\n") is None
+    assert repeated_suffix_start("a + b\n\nprint(add(1, 2))", "\n\nprint(add(1, 2))\n") == 6
 
 
-def test_closing_bracket_already_after_the_cursor_is_dropped() -> None:
-    assert cut_repeated_suffix("a, b)", ")") == "a, b"
-    assert clean_suggestion("a, b)", ")\nx = 1\n") == "a, b"
+def test_half_written_lines_are_never_judged() -> None:
+    plan = Plan(Mode.BLOCK, min_indent=4)
+    assert stop_index("    a = 1\nb", plan, "", "", rules_for("python")) is None
 
 
-def test_multiline_suggestion_loses_trailing_blank_lines() -> None:
-    assert clean_suggestion("if x:\n    y()\n\n", "\n") == "if x:\n    y()"
+@pytest.mark.parametrize(
+    ("code", "depth"), [("f(a, [b", 2), ("f(')')", 0), ('x = "((("', 0), ("g(h(x))", 0), ("})", -2)]
+)
+def test_bracket_depth_ignores_strings(code: str, depth: int) -> None:
+    assert bracket_depth(code) == depth
 
 
-def test_text_unrelated_to_the_suffix_is_kept() -> None:
-    assert clean_suggestion("total += price", "\nreturn total\n") == "total += price"
+def test_mid_line_suggestion_ends_where_the_rest_of_the_line_closes() -> None:
+    assert finish('return f"Hello, {', '}"\n', "name}! Welcome to the world", "python") == "name"
+    assert finish("foo(bar(", "))\n", "x), y)", "python") == "x"  # ")" of bar( is closed by the rest
+    assert finish("foo(bar(", ")\n", "x), y)", "python") == "x), y"  # here the suggestion closes bar(

@@ -1,0 +1,174 @@
+"""Code context for a completion: what of this file and of the workspace the model should see.
+
+Gathered from syntax trees, in a stable order so that llama.cpp's prefix reuse holds while typing:
+names are taken from the lines around the cursor but not from the line being typed, so the context
+changes only when a line is finished or the cursor moves elsewhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from tree_sitter import Node, Tree
+
+from completion.outline import Outline, enclosing_scopes, identifiers, outline, signature
+from completion.rules import LanguageRules, rules_for
+from completion.syntax import SyntaxCache, node_text
+from completion.types import ContextFile, FimRequest
+from completion.workspace import Workspace
+
+NEAR_LINES_ABOVE = 60  # names used this close above the cursor are looked up
+NEAR_LINES_BELOW = 20
+MAX_FILE_DEFINITIONS = 12  # definitions shown per other file
+OUTLINE_CACHE = 64  # outlines of other files kept (they change rarely while one file is edited)
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of the current file that may be shown above the prefix window."""
+
+    line: int  # 0-based first line in the document
+    end_line: int  # 0-based last line
+    text: str
+    rank: int  # lower is more important: 0 enclosing scope, 1 imports, 2 referenced definition
+
+
+@dataclass(frozen=True)
+class CodeContext:
+    """What a prompt may show besides the text around the cursor."""
+
+    snippets: tuple[Snippet, ...] = ()  # same file, by rank then position
+    files: tuple[ContextFile, ...] = ()  # other files, in a stable order
+    comment: str = "#"  # the language's line comment, for elision marks
+
+
+def _cursor_offsets(request: FimRequest) -> tuple[bytes, int, int]:
+    """The document as bytes, the cursor's byte offset, and the start of the cursor's line."""
+    before = request.prefix.encode("utf-8")
+    data = before + request.suffix.encode("utf-8")
+    return data, len(before), before.rfind(b"\n") + 1
+
+
+class ContextGatherer:
+    """Gathers CodeContext for requests; keeps parse trees and outlines between keystrokes."""
+
+    def __init__(self, workspace: Workspace | None = None, syntax: SyntaxCache | None = None) -> None:
+        self.workspace = workspace or Workspace()
+        self.syntax = syntax or SyntaxCache()
+        self._outlines: OrderedDict[tuple[str, int], tuple[Outline, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def gather(self, request: FimRequest, language: str) -> CodeContext:
+        """The context for `request`; plain (no snippets, recent chunks only) without a grammar."""
+        rules = rules_for(language)
+        data, cursor, line_start = _cursor_offsets(request)
+        tree = self.syntax.parse(request.document or request.path, language, data)
+        recent = tuple(ContextFile(c.path, c.text) for c in self.workspace.recent_chunks(exclude=request.path))
+        if tree is None:
+            return CodeContext((), (*request.context_files, *recent), rules.comment)
+        cursor_row = request.prefix.count("\n")
+        lines = data.split(b"\n")
+        near_start = sum(len(line) + 1 for line in lines[: max(0, cursor_row - NEAR_LINES_ABOVE)])
+        near_end = line_start + sum(len(line) + 1 for line in lines[cursor_row + 1 : cursor_row + NEAR_LINES_BELOW])
+        line_end = line_start + len(lines[cursor_row])
+        names = identifiers(tree, language, near_start, line_start) | identifiers(tree, language, line_end, near_end)
+        own = outline(tree, data, rules)
+        snippets = self._snippets(tree, data, cursor, own, names, rules)
+        files = self._imported(request.path, own, names, language)
+        return CodeContext(snippets, (*request.context_files, *files, *recent), rules.comment)
+
+    def _snippets(
+        self, tree: Tree, data: bytes, cursor: int, own: Outline, names: set[str], rules: LanguageRules
+    ) -> tuple[Snippet, ...]:
+        found: list[Snippet] = []
+        scopes = enclosing_scopes(tree, data, cursor, rules)
+        for scope in scopes:
+            header = signature(scope, rules, data).split("\n")
+            body = _body_of(scope, rules)
+            header_lines = (body.start_point.row if body is not None else scope.end_point.row) - scope.start_point.row
+            found.append(_snippet(scope, "\n".join(header[: max(header_lines, 1)]), 0))
+        if own.imports:
+            first, last = own.imports[0], own.imports[-1]
+            text = data[first.start_byte : last.end_byte].decode("utf-8", errors="replace")
+            found.append(Snippet(first.start_point.row, last.end_point.row, text, 1))
+        inside = {(s.start_byte, s.end_byte) for s in scopes}
+        for definition in own.named(names):
+            if (definition.start, definition.end) not in inside:
+                line = data.count(b"\n", 0, definition.start)
+                end_line = line + data.count(b"\n", definition.start, definition.end)
+                found.append(Snippet(line, end_line, definition.signature, 2))
+        return tuple(found)
+
+    def _imported(self, path: str, own: Outline, names: set[str], language: str) -> list[ContextFile]:
+        """Signatures of the names used near the cursor that the file imports from the workspace."""
+        files: list[ContextFile] = []
+        seen: set[str] = {path}
+        for statement in own.imports:
+            for target in self._resolve(path, statement, language):
+                if target in seen:
+                    continue
+                seen.add(target)
+                other = self._outline_of(target, language)
+                if other is None:
+                    continue
+                used = [d.signature for d in other.named(names)][:MAX_FILE_DEFINITIONS]
+                if used:
+                    files.append(ContextFile(target, "\n\n".join(used)))
+        return files
+
+    def _resolve(self, path: str, statement: Node, language: str) -> list[str]:
+        if language == "python":
+            module = statement.child_by_field_name("module_name")
+            if module is not None:  # from X import a, b: X, and X.a where a is a submodule
+                base = node_text(module)
+                subs = [node_text(n) for n in statement.children_by_field_name("name")]
+                prefix = base if base.endswith(".") else base + "."
+                targets = self.workspace.resolve_python(path, base)
+                for sub in subs:
+                    targets += self.workspace.resolve_python(path, prefix + sub.split(" as ")[0])
+                return targets
+            return [
+                t
+                for n in statement.children_by_field_name("name")
+                for t in self.workspace.resolve_python(path, node_text(n).split(" as ")[0])
+            ]
+        source = statement.child_by_field_name("source")
+        if source is not None and language in ("javascript", "javascriptreact", "typescript", "typescriptreact"):
+            return self.workspace.resolve_javascript(path, node_text(source).strip("'\"`"))
+        return []
+
+    def _outline_of(self, path: str, language: str) -> Outline | None:
+        text = self.workspace.read(path)
+        if text is None:
+            return None
+        key = (path, hash(text))
+        with self._lock:
+            if key in self._outlines:
+                self._outlines.move_to_end(key)
+                return self._outlines[key][0]
+        from completion.languages import language_of
+
+        other_language = language_of(path) or language
+        data = text.encode("utf-8")
+        tree = self.syntax.parse("outline:" + path, other_language, data)
+        if tree is None:
+            return None
+        result = outline(tree, data, rules_for(other_language))
+        with self._lock:
+            self._outlines[key] = (result, text)
+            while len(self._outlines) > OUTLINE_CACHE:
+                self._outlines.popitem(last=False)
+        return result
+
+
+def _body_of(node: Node, rules: LanguageRules) -> Node | None:
+    inner = node
+    if node.type in rules.wrappers:
+        inner = node.child_by_field_name("definition") or node.child_by_field_name("declaration") or node
+    return inner.child_by_field_name("body")
+
+
+def _snippet(node: Node, text: str, rank: int) -> Snippet:
+    return Snippet(node.start_point.row, node.end_point.row, text, rank)

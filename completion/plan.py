@@ -1,0 +1,77 @@
+"""Decide what to ask the model for at a cursor: nothing, the rest of the line, or a block.
+
+Decided before any model work, so a cursor where no completion fits costs nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from completion.rules import LanguageRules
+from completion.syntax import SyntaxCache, ancestors
+from completion.types import FimRequest
+
+CLOSERS = set(")]}>'\"`;,:") | {" ", "\t"}  # text after the cursor that still allows a completion
+MID_LINE_MAX_TOKENS = 24  # before closing brackets, only a short completion fits
+
+
+class Mode(str, Enum):
+    """How much the model may write."""
+
+    NONE = "none"  # nothing fits here
+    LINE = "line"  # the rest of the current line (or statement, while brackets are open)
+    BLOCK = "block"  # lines, until one is indented less than `min_indent`
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to ask for at one cursor."""
+
+    mode: Mode
+    min_indent: int = 0  # columns: a written line indented less than this ends the completion
+    max_tokens: int | None = None  # a cap tighter than the request's, or None
+    reason: str = ""  # why nothing is asked for
+
+
+def indent_of(line: str) -> int:
+    """Columns of leading white space (a tab counts 4)."""
+    stripped = line.lstrip(" \t")
+    return len(line[: len(line) - len(stripped)].expandtabs(4))
+
+
+def opens_block(line: str, rules: LanguageRules) -> bool:
+    """True if a line ends with one of the language's block openers (comments ignored)."""
+    code = line.split(f" {rules.comment}")[0].rstrip() if rules.comment else line.rstrip()
+    return bool(code) and code.endswith(rules.block_openers)
+
+
+def _in_comment(request: FimRequest, language: str, syntax: SyntaxCache, rules: LanguageRules) -> bool:
+    data = (request.prefix + request.suffix).encode("utf-8")
+    tree = syntax.parse(request.document or request.path, language, data)
+    if tree is None:
+        return False
+    offset = len(request.prefix.encode("utf-8"))
+    node = tree.root_node.descendant_for_byte_range(max(offset - 1, 0), max(offset - 1, 0))
+    for item in ancestors(node):
+        if item.type in rules.comments and item.start_byte < offset <= item.end_byte:
+            closed_before_cursor = item.end_byte == offset and (item.text or b"").endswith(b"*/")
+            return not closed_before_cursor
+    return False
+
+
+def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rules: LanguageRules) -> Plan:
+    """The plan for `request` (language rules, syntax tree where there is a grammar)."""
+    line_before = request.prefix.rsplit("\n", 1)[-1]
+    rest = request.suffix.split("\n", 1)[0]
+    if any(ch not in CLOSERS for ch in rest):
+        return Plan(Mode.NONE, reason="text follows the cursor on its line")
+    if _in_comment(request, language, syntax, rules):
+        return Plan(Mode.NONE, reason="the cursor is in a comment")
+    cap = MID_LINE_MAX_TOKENS if rest.strip() else None
+    if line_before.strip():
+        return Plan(Mode.LINE, max_tokens=cap)
+    previous = next((line for line in reversed(request.prefix.split("\n")[:-1]) if line.strip()), "")
+    if previous and opens_block(previous, rules):
+        return Plan(Mode.BLOCK, min_indent=indent_of(previous) + 1, max_tokens=cap)
+    return Plan(Mode.BLOCK, min_indent=indent_of(line_before), max_tokens=cap)

@@ -1,0 +1,45 @@
+"""What to ask for at a cursor, decided on real parsed code."""
+
+from __future__ import annotations
+
+import pytest
+
+from completion.plan import Mode, plan_completion
+from completion.rules import rules_for
+from completion.syntax import SyntaxCache
+from completion.types import FimRequest
+
+CASES = [
+    # (language, prefix, suffix, mode, min_indent)
+    ("python", "def f(x):\n    return ", "\n", Mode.LINE, 0),
+    ("python", "def f(x):\n", "\n", Mode.BLOCK, 1),
+    ("python", "def f(x):\n    y = 1\n    ", "\n", Mode.BLOCK, 4),
+    ("python", "print(", ")\n", Mode.LINE, 0),
+    ("python", "x = compute(", ") + other\n", Mode.NONE, 0),
+    ("python", "# sum the ", "\nx = 1\n", Mode.NONE, 0),
+    ("python", "x = 1  # the ", "\n", Mode.NONE, 0),
+    ("python", 'msg = f"Hello, {', '}"\n', Mode.LINE, 0),
+    ("python", 'msg = f"Hello, {', '}!"\n', Mode.NONE, 0),
+    ("javascript", "function f() {\n", "\n}\n", Mode.BLOCK, 1),
+    ("javascript", "// explain ", "\n", Mode.NONE, 0),
+    ("javascript", "/* done */ ", "\n", Mode.LINE, 0),
+    ("typescript", "const xs: number[] = [", "];\n", Mode.LINE, 0),
+    ("go", "func main() {\n\t", "\n}\n", Mode.BLOCK, 1),
+    ("rust", "fn main() {\n    // todo ", "\n}\n", Mode.NONE, 0),
+    ("java", "class A {\n  int f() {\n", "\n  }\n}\n", Mode.BLOCK, 3),
+    ("c", "int main(void) {\n  return ", "\n}\n", Mode.LINE, 0),
+    ("ruby", "def greet(name)\n  ", "\nend\n", Mode.BLOCK, 2),
+    ("cobol", "DISPLAY ", "\n", Mode.LINE, 0),  # no grammar: plain lines, never an error
+]
+
+
+@pytest.mark.parametrize(("language", "prefix", "suffix", "mode", "min_indent"), CASES)
+def test_plan(language: str, prefix: str, suffix: str, mode: Mode, min_indent: int) -> None:
+    plan = plan_completion(FimRequest(prefix, suffix, language=language), language, SyntaxCache(), rules_for(language))
+    assert plan.mode is mode, plan
+    assert plan.min_indent == min_indent
+
+
+def test_mid_line_completions_are_kept_short() -> None:
+    plan = plan_completion(FimRequest("print(", ")\n"), "python", SyntaxCache(), rules_for("python"))
+    assert plan.max_tokens is not None and plan.max_tokens < 64
