@@ -25,6 +25,7 @@ from completion.models import (
     use_model,
 )
 from completion.types import ChunkKind, FimRequest, Timings
+from completion.workspace import Workspace, find_root
 
 
 def read_source(path: Path) -> str:
@@ -88,9 +89,10 @@ def engine_config(args: argparse.Namespace) -> EngineConfig:
 def cmd_complete(args: argparse.Namespace) -> int:
     text = read_source(args.file)
     prefix, suffix = split_at(text, args.line, args.column)
-    request = FimRequest(prefix, suffix, path=args.file.name, language=language_of(str(args.file)),
-                         max_tokens=args.max_tokens)  # fmt: skip
-    with Engine(engine_config(args)) as engine:
+    root = find_root(args.file)
+    path = args.file.resolve().relative_to(root).as_posix()
+    request = FimRequest(prefix, suffix, path=path, language=language_of(path), max_tokens=args.max_tokens)
+    with Engine(engine_config(args), workspace=Workspace(root)) as engine:
         suggestion = engine.complete(request)
     print(suggestion.text)
     print(describe(suggestion.timings), file=sys.stderr)

@@ -22,7 +22,9 @@ from completion.workspace import Workspace
 NEAR_LINES_ABOVE = 60  # names used this close above the cursor are looked up
 NEAR_LINES_BELOW = 20
 MAX_FILE_DEFINITIONS = 12  # definitions shown per other file
+MAX_SAME_FILE_DEFINITIONS = 12  # definitions of this file offered for the folded view, nearest first
 OUTLINE_CACHE = 64  # outlines of other files kept (they change rarely while one file is edited)
+RESOLVED_CACHE = 1024  # import statements resolved to files
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class ContextGatherer:
     def __init__(self, workspace: Workspace | None = None, syntax: SyntaxCache | None = None) -> None:
         self.workspace = workspace or Workspace()
         self.syntax = syntax or SyntaxCache()
-        self._outlines: OrderedDict[tuple[str, int], tuple[Outline, str]] = OrderedDict()
+        self._outlines: OrderedDict[tuple[str, int], Outline] = OrderedDict()
+        self._resolved: OrderedDict[tuple[str, str, int], list[str]] = OrderedDict()  # (file, import, version)
         self._lock = threading.Lock()
 
     def gather(self, request: FimRequest, language: str) -> CodeContext:
@@ -68,11 +71,11 @@ class ContextGatherer:
         recent = tuple(ContextFile(c.path, c.text) for c in self.workspace.recent_chunks(exclude=request.path))
         if tree is None:
             return CodeContext((), (*request.context_files, *recent), rules.comment)
-        cursor_row = request.prefix.count("\n")
-        lines = data.split(b"\n")
-        near_start = sum(len(line) + 1 for line in lines[: max(0, cursor_row - NEAR_LINES_ABOVE)])
-        near_end = line_start + sum(len(line) + 1 for line in lines[cursor_row + 1 : cursor_row + NEAR_LINES_BELOW])
-        line_end = line_start + len(lines[cursor_row])
+        line_end = _line_end(data, cursor)
+        near_start, near_end = (
+            _lines_before(data, line_start, NEAR_LINES_ABOVE),
+            _lines_after(data, line_end, NEAR_LINES_BELOW),
+        )
         names = identifiers(tree, language, near_start, line_start) | identifiers(tree, language, line_end, near_end)
         own = outline(tree, data, rules)
         snippets = self._snippets(tree, data, cursor, own, names, rules)
@@ -94,11 +97,11 @@ class ContextGatherer:
             text = data[first.start_byte : last.end_byte].decode("utf-8", errors="replace")
             found.append(Snippet(first.start_point.row, last.end_point.row, text, 1))
         inside = {(s.start_byte, s.end_byte) for s in scopes}
-        for definition in own.named(names):
-            if (definition.start, definition.end) not in inside:
-                line = data.count(b"\n", 0, definition.start)
-                end_line = line + data.count(b"\n", definition.start, definition.end)
-                found.append(Snippet(line, end_line, definition.signature, 2))
+        used = [d for d in own.named(names) if (d.start, d.end) not in inside]
+        used.sort(key=lambda d: abs(d.start - cursor))  # only the nearest can fit: make only their signatures
+        for definition in used[:MAX_SAME_FILE_DEFINITIONS]:
+            node = definition.node
+            found.append(Snippet(node.start_point.row, node.end_point.row, definition.signature, 2))
         return tuple(found)
 
     def _imported(self, path: str, own: Outline, names: set[str], language: str) -> list[ContextFile]:
@@ -106,7 +109,7 @@ class ContextGatherer:
         files: list[ContextFile] = []
         seen: set[str] = {path}
         for statement in own.imports:
-            for target in self._resolve(path, statement, language):
+            for target in self._resolve_cached(path, statement, language):
                 if target in seen:
                     continue
                 seen.add(target)
@@ -117,6 +120,19 @@ class ContextGatherer:
                 if used:
                     files.append(ContextFile(target, "\n\n".join(used)))
         return files
+
+    def _resolve_cached(self, path: str, statement: Node, language: str) -> list[str]:
+        """Files an import statement refers to; remembered, since imports rarely change while typing."""
+        key = (path, node_text(statement), self.workspace.version)
+        with self._lock:
+            if key in self._resolved:
+                return self._resolved[key]
+        targets = self._resolve(path, statement, language)
+        with self._lock:
+            self._resolved[key] = targets
+            while len(self._resolved) > RESOLVED_CACHE:
+                self._resolved.popitem(last=False)
+        return targets
 
     def _resolve(self, path: str, statement: Node, language: str) -> list[str]:
         if language == "python":
@@ -147,7 +163,7 @@ class ContextGatherer:
         with self._lock:
             if key in self._outlines:
                 self._outlines.move_to_end(key)
-                return self._outlines[key][0]
+                return self._outlines[key]
         from completion.languages import language_of
 
         other_language = language_of(path) or language
@@ -157,10 +173,36 @@ class ContextGatherer:
             return None
         result = outline(tree, data, rules_for(other_language))
         with self._lock:
-            self._outlines[key] = (result, text)
+            self._outlines[key] = result
             while len(self._outlines) > OUTLINE_CACHE:
                 self._outlines.popitem(last=False)
         return result
+
+
+def _line_end(data: bytes, offset: int) -> int:
+    """Byte offset of the end of the line holding `offset`."""
+    end = data.find(b"\n", offset)
+    return len(data) if end < 0 else end
+
+
+def _lines_before(data: bytes, line_start: int, lines: int) -> int:
+    """Byte offset of the start of the line `lines` lines above the one starting at `line_start`."""
+    offset = line_start
+    for _ in range(lines):
+        if offset == 0:
+            break
+        offset = data.rfind(b"\n", 0, offset - 1) + 1
+    return offset
+
+
+def _lines_after(data: bytes, line_end: int, lines: int) -> int:
+    """Byte offset of the end of the line `lines` lines below the one ending at `line_end`."""
+    offset = line_end
+    for _ in range(lines):
+        if offset >= len(data):
+            break
+        offset = _line_end(data, offset + 1)
+    return offset
 
 
 def _body_of(node: Node, rules: LanguageRules) -> Node | None:

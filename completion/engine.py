@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from prompts import chat_template
 log = logging.getLogger(__name__)
 BackendFactory = Callable[[EngineConfig, Path], Backend]
 CHAT_PROMPT_RESERVE = 256  # tokens kept for the chat template and instructions around user code
+TOKEN_COUNT_CACHE = 16_384  # texts (lines, snippets) whose token counts are remembered
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Engine:
         # Owned by the worker thread only:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
+        self._count: Callable[[str], int] = len  # the backend's token counter, memoized: lines recur per keystroke
         self._failed: tuple[tuple[str, float, int], Exception] | None = None  # (file identity, error)
         # Read from any thread:
         self._state = "unloaded"
@@ -115,6 +118,7 @@ class Engine:
             self._set_state("error", str(exc))
             raise
         self._backend, self._traits, self._failed = backend, traits, None
+        self._count = lru_cache(maxsize=TOKEN_COUNT_CACHE)(backend.token_count)
         self._set_state("ready", None)
         log.info("loaded %s (%s)", backend.info.name, "FIM " + traits.fim.name if traits.fim else "chat only")
         return backend, traits
@@ -208,9 +212,7 @@ class Engine:
         job.raise_if_cancelled()
         config, rules = self.config, rules_for(language)
         context = self.context.gather(request, language)
-        prompt = build_fim_prompt(
-            request, traits.fim, backend.token_count, config.context_tokens, config.suffix_share, context
-        )
+        prompt = build_fim_prompt(request, traits.fim, self._count, config.context_tokens, config.suffix_share, context)
         max_tokens = min(request.max_tokens or config.max_tokens, plan.max_tokens or config.max_tokens)
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000

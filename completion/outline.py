@@ -7,7 +7,7 @@ method headers), in a fraction of the tokens of the whole definition.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from tree_sitter import Node, Query, QueryCursor, Tree
 
@@ -21,14 +21,21 @@ ASSIGNMENTS = frozenset({"assignment", "expression_statement"})
 NAME_KINDS = ("identifier", "type_identifier", "property_identifier", "field_identifier", "constant")
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Definition:
-    """A named definition in a file."""
+    """A named definition in a file; its signature is made only when it is shown."""
 
     name: str
     start: int  # byte offsets in the file
     end: int
-    signature: str  # what to show the model instead of the whole definition
+    node: Node
+    rules: LanguageRules
+    data: bytes
+
+    @cached_property
+    def signature(self) -> str:
+        """What to show the model instead of the whole definition."""
+        return signature(self.node, self.rules, self.data)
 
 
 @dataclass(frozen=True)
@@ -123,14 +130,12 @@ def outline(tree: Tree, data: bytes, rules: LanguageRules) -> Outline:
         elif inner.type in rules.definitions or inner.type in ASSIGNMENTS:
             name = definition_name(inner)
             if name:
-                definitions.append(Definition(name, child.start_byte, child.end_byte, signature(child, rules, data)))
+                definitions.append(Definition(name, child.start_byte, child.end_byte, child, rules, data))
             body = inner.child_by_field_name("body")
             for member in body.named_children if body is not None and inner.type in rules.scopes else []:
                 member_name = definition_name(_inner(member, rules))
                 if member_name and _inner(member, rules).type in rules.definitions:
-                    definitions.append(
-                        Definition(member_name, member.start_byte, member.end_byte, signature(member, rules, data))
-                    )
+                    definitions.append(Definition(member_name, member.start_byte, member.end_byte, member, rules, data))
     return Outline(tuple(imports), tuple(definitions))
 
 

@@ -74,4 +74,9 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
     previous = next((line for line in reversed(request.prefix.split("\n")[:-1]) if line.strip()), "")
     if previous and opens_block(previous, rules):
         return Plan(Mode.BLOCK, min_indent=indent_of(previous) + 1, max_tokens=cap)
-    return Plan(Mode.BLOCK, min_indent=indent_of(line_before), max_tokens=cap)
+    if line_before:  # the editor put the cursor at an indentation: that is the scope
+        return Plan(Mode.BLOCK, min_indent=indent_of(line_before), max_tokens=cap)
+    # Column 0 of an empty line: the scope of the code around it (the shallower of its neighbours).
+    following = next((line for line in request.suffix.split("\n")[1:] if line.strip()), "")
+    scope = min(indent_of(previous) if previous else 0, indent_of(following) if following else 0)
+    return Plan(Mode.BLOCK, min_indent=scope, max_tokens=cap)

@@ -20,6 +20,8 @@ ANCHOR_LINES = 32  # the prefix window's first line is a multiple of this, so it
 FILES_SHARE = 0.35  # at most this share of the budget goes to other files
 HEAD_SHARE = 0.2  # at most this share goes to the folded view of the current file
 CHARS_PER_TOKEN = 3  # a safe lower bound for code, used only to cut a single overlong line
+MAX_CHARS_PER_TOKEN = 8  # a safe upper bound: longer text cannot fit a token budget
+MIN_SNIPPET_TOKENS = 8  # below this much head budget no snippet fits
 
 TokenCounter = Callable[[str], int]
 
@@ -75,6 +77,10 @@ def _folded_head(
     hidden.sort(key=lambda s: (s.rank, abs(s.line - cursor_line)))
     chosen: list[Snippet] = []
     for snippet in hidden:
+        if budget < MIN_SNIPPET_TOKENS:
+            break
+        if len(snippet.text) > budget * MAX_CHARS_PER_TOKEN:
+            continue  # cannot fit: not worth tokenizing
         cost = count(snippet.text) + 4
         if cost <= budget:
             chosen.append(snippet)

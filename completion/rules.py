@@ -18,6 +18,9 @@ class LanguageRules:
     strings: frozenset[str] = frozenset({"string"})
     block_openers: tuple[str, ...] = ("{",)  # a line ending in one of these opens a block
     stop_words: tuple[str, ...] = ()  # a line starting with one of these at column 0 ends a completion
+    # A line starting with one of these ends a completion anywhere: a chat-tuned model drifting into a
+    # Markdown answer opens a fence.
+    stop_lines: tuple[str, ...] = ("```",)
 
 
 _C_LIKE_STOPS = ("#include", "#define")
@@ -111,4 +114,6 @@ PLAIN = {"shellscript": "#", "bash": "#", "sql": "--", "yaml": "#", "toml": "#",
 
 def rules_for(language: str) -> LanguageRules:
     """Rules for a language id; unknown languages get empty rules (plain line windows)."""
+    if language == "markdown":
+        return LanguageRules(comment="", stop_lines=())
     return RULES.get(language) or LanguageRules(comment=PLAIN.get(language, "#"))

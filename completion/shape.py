@@ -71,6 +71,8 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
                 return offset + 1 + len(line) if closes_own_block else offset
             if rules.stop_words and indent_of(line) == 0 and line.startswith(rules.stop_words):
                 return offset
+            if rules.stop_lines and line.lstrip().startswith(rules.stop_lines):
+                return offset
         if not in_block:
             statement += "\n" + line
         offset += 1 + len(line)

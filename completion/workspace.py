@@ -27,6 +27,18 @@ class Chunk:
     text: str
 
 
+ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "package.json", "go.mod", "Cargo.toml")
+
+
+def find_root(file: Path) -> Path:
+    """The nearest folder above `file` that looks like a project root, else the file's folder."""
+    file = file.resolve()
+    for folder in file.parents:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return file.parent
+
+
 class Workspace:
     """Texts of files by workspace-relative path; thread-safe."""
 
@@ -35,16 +47,18 @@ class Workspace:
         self._open: dict[str, str] = {}
         self._ring: OrderedDict[tuple[str, int], Chunk] = OrderedDict()
         self._lock = threading.Lock()
+        self.version = 0  # bumped when a document opens or closes: cached import resolutions expire
 
     def open(self, path: str, text: str) -> None:
         """A document the editor shows; its text wins over the file on disk."""
         with self._lock:
+            self.version += int(path not in self._open)
             self._open[path] = text
 
     def close(self, path: str) -> None:
         """The editor closed the document."""
         with self._lock:
-            self._open.pop(path, None)
+            self.version += int(self._open.pop(path, None) is not None)
 
     def note_edit(self, path: str, text: str, line: int) -> None:
         """Remember the chunk around an edit (0-based line); the newest chunk of a region replaces older."""
@@ -80,8 +94,11 @@ class Workspace:
             return None
 
     def exists(self, path: str) -> bool:
-        """True if `path` is an open document or a readable file."""
-        return self.read(path) is not None
+        """True if `path` is an open document or a file under the root."""
+        with self._lock:
+            if path in self._open:
+                return True
+        return self.root is not None and (self.root / path).is_file()
 
     def resolve_python(self, current: str, module: str) -> list[str]:
         """Candidate files for a Python import seen in `current` ("pkg.mod", ".mod", "..")."""

@@ -14,6 +14,8 @@ CASES = [
     ("python", "def f(x):\n    return ", "\n", Mode.LINE, 0),
     ("python", "def f(x):\n", "\n", Mode.BLOCK, 1),
     ("python", "def f(x):\n    y = 1\n    ", "\n", Mode.BLOCK, 4),
+    ("python", "def f(x):\n        y = 1\n", "\n        return y\n", Mode.BLOCK, 8),  # column 0: the neighbours
+    ("python", "def f(x):\n    return 1\n", "\ndef g():\n    pass\n", Mode.BLOCK, 0),
     ("python", "print(", ")\n", Mode.LINE, 0),
     ("python", "x = compute(", ") + other\n", Mode.NONE, 0),
     ("python", "# sum the ", "\nx = 1\n", Mode.NONE, 0),

@@ -110,3 +110,9 @@ def test_mid_line_suggestion_ends_where_the_rest_of_the_line_closes() -> None:
     assert finish('return f"Hello, {', '}"\n', "name}! Welcome to the world", "python") == "name"
     assert finish("foo(bar(", "))\n", "x), y)", "python") == "x"  # ")" of bar( is closed by the rest
     assert finish("foo(bar(", ")\n", "x), y)", "python") == "x), y"  # here the suggestion closes bar(
+
+
+def test_a_model_drifting_into_markdown_is_cut() -> None:
+    written = "    raise NotFound(name)\n```\n\n**Question**: how do I"
+    assert finish("def f(name):\n", "\n", written, "python") == "    raise NotFound(name)"
+    assert finish("Some text\n", "\n", "```python\nx = 1\n```\n", "markdown").startswith("```python")
