@@ -9,7 +9,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXA
 PIP := timeout 3600 $(BIN)/python -m pip
 DEMO := examples/inventory.py
 
-.PHONY: run test install install-test model lint typecheck unit clean
+.PHONY: run test install install-test model lint typecheck unit bench-quality bench-context clean
 
 run: model
 	@echo "== completion at the end of $(DEMO) (line 25, column 11)"
@@ -47,6 +47,15 @@ typecheck: install-test
 # The fast tests only: tiny models, no real model needed.
 unit: install-test
 	timeout 900 $(BIN)/python -m pytest -m "not real_model"
+
+# Benchmarks (figures in docs/benchmarks.md). Sample sizes: QUALITY_ARGS="--single 40 --multi 30 --crossfile 30".
+QUALITY_ARGS ?= --single 40 --multi 30 --crossfile 30
+bench-quality: install-test model
+	$(PIP) install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.quality $(QUALITY_ARGS) --json bench/results/quality.json
+
+bench-context: install-test model
+	$(BIN)/python -m bench.context_speed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from completion import provision
@@ -225,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     use = model.add_parser("use", help="use a GGUF file (no path: back to the default)")
     use.add_argument("path", type=Path, nargs="?")
     use.set_defaults(run=cmd_model_use)
+    for entry in entry_points(group="tabwise.commands"):  # front ends' own subcommands (`tabwise lsp`)
+        entry.load()(commands)
     return parser
 
 

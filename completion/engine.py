@@ -2,7 +2,7 @@
 
 An Engine owns one model for the process, loaded lazily on its worker thread (or at start with
 `preload`). Front ends submit requests from any thread and wait on the returned job, or iterate a
-ChatStream; asyncio code wraps `job.future` with asyncio.wrap_future.
+ChatStream; asyncio code awaits complete_async().
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class EngineStatus:
     error: str | None  # the last load error, one line
     queued: int  # jobs waiting
     busy: bool  # a job is running
+    last_outcome: str  # how the last job ended: "done", "cancelled", "error" ("" before any)
+    last_latency_ms: float  # the last completion, from the worker taking it to its end (0 before any)
 
 
 def _default_factory(config: EngineConfig, path: Path) -> Backend:
@@ -91,6 +93,7 @@ class Engine:
         # Read from any thread:
         self._state = "unloaded"
         self._error: str | None = None
+        self._last_latency_ms = 0.0
         self._lock = threading.Lock()
         if self.config.preload:
             self._worker.submit(Job(lambda job: self._ensure_backend(), PRIORITY_LOAD))
@@ -137,8 +140,9 @@ class Engine:
         job: Job[ModelTraits] = Job(lambda job: self._ensure_backend()[1], PRIORITY_LOAD)
         return self._worker.submit(job).result(timeout)
 
-    def reconfigure(self, config: EngineConfig) -> None:
-        """Use new settings; the model is reloaded on next use if a load setting changed."""
+    def reconfigure(self, config: EngineConfig) -> Job[None]:
+        """Use new settings from the next request on (queued before it, not waited for: the worker may
+        be generating); the model is reloaded on next use if a load setting changed."""
 
         def swap(job: Job[None]) -> None:
             reload_fields = ("model_path", "n_ctx", "n_gpu_layers", "n_threads", "n_threads_batch", "n_batch")
@@ -147,7 +151,7 @@ class Engine:
                 self._set_state("unloaded", None)
             self.config = config
 
-        self._worker.submit(Job(swap, PRIORITY_LOAD)).result()
+        return self._worker.submit(Job(swap, PRIORITY_LOAD))
 
     def status(self) -> EngineStatus:
         """The engine's state now, without waiting for the worker."""
@@ -155,7 +159,13 @@ class Engine:
             state, error = self._state, self._error
         backend = self._backend
         return EngineStatus(
-            state, backend.info if backend else None, error, self._worker.pending(), self._worker.busy()
+            state,
+            backend.info if backend else None,
+            error,
+            self._worker.pending(),
+            self._worker.busy(),
+            self._worker.last_outcome,
+            self._last_latency_ms,
         )
 
     def close(self) -> None:
@@ -240,8 +250,11 @@ class Engine:
             generation.close()
         if (cut := stop_index(text + "\n", plan, line_before, request.suffix, rules)) is not None and cut < len(text):
             text, reason = text[:cut], StopReason.STOP
-        suggestion = clean_suggestion(text, request.prefix, request.suffix)
-        return Suggestion(suggestion, reason, _timings(job, began, generation, first_at))
+        suggestion = Suggestion(
+            clean_suggestion(text, request.prefix, request.suffix), reason, _timings(job, began, generation, first_at)
+        )
+        self._last_latency_ms = suggestion.timings.total_ms
+        return suggestion
 
     # -- chat: ask and explain ----------------------------------------------------------------------
 

@@ -105,6 +105,7 @@ class Worker:
         self._latest: dict[str, Job[Any]] = {}  # the newest inline job per document
         self._lock = threading.Lock()
         self._running: Job[Any] | None = None
+        self.last_outcome = ""  # how the last job that ran ended: "done", "cancelled" or "error"
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -148,7 +149,9 @@ class Worker:
             self._running = job
             try:
                 job._finish(job.run(job))
+                self.last_outcome = "done"
             except Exception as exc:  # the job's own error goes to its caller, never kills the worker
+                self.last_outcome = "cancelled" if isinstance(exc, Cancelled) else "error"
                 job._finish(error=exc)
             finally:
                 self._running = None

@@ -11,6 +11,7 @@ from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.errors import Cancelled, ModelFileError, RequestError
 from completion.types import ChatMessage, ChatRequest, ChunkKind, FimRequest, StopReason
+from completion.workspace import Workspace
 from tests.conftest import CHAT_SCRIPT, FIM_SCRIPT, TinyModels, tiny_config
 
 
@@ -134,7 +135,7 @@ def test_missing_model_is_a_clear_error_and_nothing_breaks(tmp_path, tiny_models
         with pytest.raises(ModelFileError, match=r"no model file.*tabwise model fetch"):
             engine.complete(FimRequest("x = ", ""))
         assert engine.status().state == "error"
-        engine.reconfigure(tiny_config(tiny_models.qwen))
+        engine.reconfigure(tiny_config(tiny_models.qwen)).result(30)
         assert engine.complete(FimRequest("x = 1\n", "")).text == FIM_SCRIPT
         assert engine.status().state == "ready"
 
@@ -168,3 +169,13 @@ def test_asyncio_callers_and_task_cancellation(endless_engine: Engine) -> None:
         assert after.text == " ok"
 
     asyncio.run(scenario())
+
+
+def test_workspace_files_reach_the_prompt(tmp_path, tiny_models: TinyModels) -> None:
+    (tmp_path / "geometry.py").write_text("def area(radius: float) -> float:\n    return 3.14159 * radius**2\n")
+    request = FimRequest("from geometry import area\n\nprint(area(", "))\n", path="main.py")
+    with Engine(tiny_config(tiny_models.qwen)) as bare:
+        without = bare.complete(request).timings.prompt_tokens
+    with Engine(tiny_config(tiny_models.qwen), workspace=Workspace(tmp_path)) as engine:
+        with_files = engine.complete(request).timings.prompt_tokens
+    assert with_files > without + 15  # the signature of area, in the repository format

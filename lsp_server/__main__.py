@@ -1,0 +1,5 @@
+"""`python -m lsp_server`: the language server over stdio (see `tabwise lsp --help`)."""
+
+from lsp_server.server import main
+
+main()

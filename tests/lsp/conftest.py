@@ -1,0 +1,59 @@
+"""A real LSP client (pytest-lsp) over stdio against `python -m lsp_server` on tiny real GGUFs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.conftest import TinyModels
+
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lsp_server"])
+
+
+async def start(client: LanguageClient, model: Path, root: Path, **options: object) -> None:
+    """Initialize as VS Code does, with the model and one thread (a busy 2-core machine)."""
+    client.initialize_result = await client.initialize_session(  # type: ignore[attr-defined]
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="work")],
+            initialization_options={"modelPath": str(model), "threads": 1, **options},
+        )
+    )
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def client(lsp_client: LanguageClient, tiny_models: TinyModels, tmp_path: Path):
+    await start(lsp_client, tiny_models.qwen, tmp_path)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def endless_client(lsp_client: LanguageClient, tiny_models: TinyModels, tmp_path: Path):
+    await start(lsp_client, tiny_models.endless, tmp_path, timeBudgetMs=600_000, maxTokens=3000)
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_document(client: LanguageClient, uri: str, text: str, language: str = "python") -> None:
+    """textDocument/didOpen."""
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text))
+    )
+
+
+def inline_params(uri: str, line: int, character: int, **context: object) -> types.InlineCompletionParams:
+    """An automatic inline completion request, as VS Code sends while typing."""
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic,
+            **context,  # type: ignore[arg-type]
+        ),
+    )
