@@ -25,11 +25,8 @@ def uri_path(uri: str, root: Path | None) -> str:
     """The document's path relative to the workspace root ("/"-separated), else its file name."""
     parsed = urlparse(uri)
     path = Path(unquote(parsed.path))
-    if root is not None and parsed.scheme == "file":
-        try:
-            return path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            pass
+    if root is not None and parsed.scheme == "file" and path.resolve().is_relative_to(root.resolve()):
+        return path.resolve().relative_to(root.resolve()).as_posix()
     return path.name or "untitled"
 
 
