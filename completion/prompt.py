@@ -98,6 +98,12 @@ def _folded_head(
     return "\n".join(parts), len(chosen)
 
 
+def _commented(path: str, text: str, comment: str) -> str:
+    """Another file's code as a comment block, for models that do better in the file-level form."""
+    lines = "\n".join(f"{comment} {line}".rstrip() for line in text.split("\n"))
+    return f"{comment} {path}:\n{lines}\n"
+
+
 def build_fim_prompt(
     request: FimRequest,
     fmt: FimFormat,
@@ -112,7 +118,11 @@ def build_fim_prompt(
     remaining = budget - count(suffix)
     files_text, files_shown, files_budget = "", 0, int(budget * FILES_SHARE)
     for context_file in context.files:
-        block = fmt.context_file.format(path=context_file.path, text=context_file.text)
+        block = (
+            fmt.context_file.format(path=context_file.path, text=context_file.text)
+            if fmt.repo_form
+            else _commented(context_file.path, context_file.text, context.comment)
+        )
         cost = count(block)
         if cost > files_budget:
             break  # files keep their order: skipping one would reshuffle what follows
@@ -127,9 +137,10 @@ def build_fim_prompt(
         cursor_line = len(lines) - 1
         visible = range(prefix_start, cursor_line + suffix_end + 1)
         head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
+    if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments on top
+        infill = fmt.infill.format(prefix=files_text + head + prefix, suffix=suffix)
+        return FimPrompt(infill, prefix_start, suffix_end, files_shown, shown)
     infill = fmt.infill.format(prefix=head + prefix, suffix=suffix)
-    if not files_shown:  # the file-level form: Qwen2.5-Coder-Instruct rambles on in the repo form
-        return FimPrompt(infill, prefix_start, suffix_end, 0, shown)
     header = fmt.repo_header.format(repo=request.repo or "workspace")
     text = header + files_text + fmt.current_file.format(path=request.path) + infill
     return FimPrompt(text, prefix_start, suffix_end, files_shown, shown)

@@ -23,6 +23,7 @@ class FimFormat:
 
     name: str
     markers: tuple[str, ...]  # special tokens that identify the family in a vocabulary
+    repo_form: bool  # other files before the current one (below); False: as a commented header in the prefix
     repo_header: str  # {repo}: opens the repository-level prompt, "" where the family has none
     context_file: str  # {path}, {text}: one other file (or chunk) shown before the current one
     current_file: str  # {path}: names the file being edited, just before the infill

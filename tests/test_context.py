@@ -81,8 +81,9 @@ def test_python_imports_bring_their_definitions(tmp_path: Path) -> None:
     assert "def slugify(value: str, sep: str = '-') -> str:" in context.files[0].text
     assert "unused" not in context.files[0].text
     prompt = build_fim_prompt(request, QWEN, words, 1024, 0.15, context)
-    assert prompt.text.startswith("<|repo_name|>workspace\n<|file_sep|>shop/text.py\n")
-    assert "<|file_sep|>shop/views.py\n<|fim_prefix|>from shop.text import slugify" in prompt.text
+    assert prompt.text.startswith("<|fim_prefix|># shop/text.py:\n# def slugify(value: str, sep: str = '-') -> str:")
+    assert "# ...\nfrom shop.text import slugify" not in prompt.text  # the file itself starts right after
+    assert "\nfrom shop.text import slugify\nfrom .text import slugify as s2\n" in prompt.text
 
 
 def test_typescript_relative_imports(tmp_path: Path) -> None:

@@ -46,14 +46,15 @@ def test_markers_are_single_special_tokens(backend: LlamaBackend) -> None:
     assert tokens.count(FIM_SUFFIX) == 1
 
 
-def test_other_files_use_the_repository_form() -> None:
+def test_other_files_as_comments_for_qwen_and_in_repository_form_for_starcoder2() -> None:
     request = FimRequest("x = ", "", path="main.py", context_files=(ContextFile("lib.py", "def f(): pass"),))
-    prompt = build_fim_prompt(request, fim_format("qwen2.5-coder"), count_words, 1024, 0.15)
-    assert prompt.text == (
-        "<|repo_name|>workspace\n<|file_sep|>lib.py\ndef f(): pass\n<|file_sep|>main.py\n"
-        "<|fim_prefix|>x = <|fim_suffix|><|fim_middle|>"
+    qwen = build_fim_prompt(request, fim_format("qwen2.5-coder"), count_words, 1024, 0.15)
+    assert qwen.text == "<|fim_prefix|># lib.py:\n# def f(): pass\nx = <|fim_suffix|><|fim_middle|>"
+    assert qwen.files_shown == 1
+    starcoder = build_fim_prompt(request, fim_format("starcoder2"), count_words, 1024, 0.15)
+    assert starcoder.text == (
+        "<repo_name>workspace<file_sep>lib.py\ndef f(): pass<file_sep>main.py\n<fim_prefix>x = <fim_suffix><fim_middle>"
     )
-    assert prompt.files_shown == 1
 
 
 def test_budget_keeps_the_lines_nearest_the_cursor() -> None:
