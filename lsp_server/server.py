@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -275,4 +277,18 @@ def main(argv: list[str] | None = None) -> None:
         host, _, port = args.tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io()
+        server.start_io(sys.stdin.buffer, private_stdout())
+
+
+def private_stdout() -> BinaryIO:
+    """The protocol's own copy of stdout; file descriptor 1 then points at stderr.
+
+    llama-cpp-python silences llama.cpp by pointing descriptors 1 and 2 at /dev/null while it loads a
+    model, for the whole process: a response written to stdout meanwhile would be lost and its request
+    would never be answered. Native code printing to stdout would corrupt the stream as well.
+    """
+    sys.stdout.flush()
+    protocol = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return protocol

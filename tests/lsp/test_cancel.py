@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -24,3 +25,32 @@ async def test_newer_request_supersedes_the_older(endless_client: LanguageClient
     first = await older
     assert first is not None and not first.items  # superseded: answered empty, not an error
     assert newer is not None and newer.items[0].insert_text == " ok ok ok"
+
+
+@pytest.mark.asyncio
+async def test_cancel_request_stops_the_model(endless_client: LanguageClient) -> None:
+    uri = "file:///work/c.py"
+    open_document(endless_client, uri, "x = \n")
+    await wait_until_ready(endless_client)
+    pending = endless_client.protocol.send_request(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 0, 4), msg_id="to-cancel"
+    )
+    await asyncio.sleep(1.0)  # the model is writing " ok" for as long as it is allowed (minutes)
+    endless_client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(asyncio.wrap_future(pending), 30)
+    status = await server_status(endless_client)
+    assert status.lastOutcome == "cancelled" and not status.busy, status
+
+
+async def server_status(client: LanguageClient) -> Any:
+    return await asyncio.wait_for(client.protocol.send_request_async("tabwise/status", {}), 30)
+
+
+async def wait_until_ready(client: LanguageClient) -> None:
+    """Until the preloaded model is in memory, so that a request is running (not queued) when cancelled."""
+    for _ in range(120):
+        if (await server_status(client)).state == "ready":
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError("the model did not load")
