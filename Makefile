@@ -17,8 +17,10 @@ run: model
 	@echo "== explanation of $(DEMO), lines 13-20"
 	$(BIN)/tabwise explain $(DEMO) --lines 13-20
 
+# Two sessions: pytest-jupyter's plugin takes over coroutine tests, so the Jupyter tests run on their own.
 test: install-test model lint typecheck editors
 	timeout 3000 $(BIN)/python -m pytest
+	timeout 1200 $(BIN)/python -m pytest -p pytest_jupyter.jupyter_server tests/jupyter
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -27,6 +29,9 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install -e .
+	# An editable install skips data files: enable the Jupyter server extension as a wheel install does.
+	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d
+	cp jupyter-config/jupyter_server_config.d/jupyter_ext.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -74,6 +79,7 @@ tests/editors/node_modules/.package-lock.json: tests/editors/package.json tests/
 # The fast tests only: tiny models, no real model needed.
 unit: install-test
 	timeout 900 $(BIN)/python -m pytest -m "not real_model"
+	timeout 900 $(BIN)/python -m pytest -m "not real_model" -p pytest_jupyter.jupyter_server tests/jupyter
 
 # Benchmarks (figures in docs/benchmarks.md). Sample sizes: QUALITY_ARGS="--single 40 --multi 30 --crossfile 30".
 QUALITY_ARGS ?= --single 40 --multi 30 --crossfile 30

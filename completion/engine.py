@@ -63,6 +63,19 @@ class EngineStatus:
     last_outcome: str  # how the last job ended: "done", "cancelled", "error" ("" before any)
     last_latency_ms: float  # the last completion, from the worker taking it to its end (0 before any)
 
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON for front ends' status requests."""
+        return {
+            "state": self.state,
+            "model": self.model.name if self.model else None,
+            "device": ("GPU" if self.model.gpu_layers else "CPU") if self.model else None,
+            "error": self.error,
+            "queued": self.queued,
+            "busy": self.busy,
+            "last_outcome": self.last_outcome,
+            "last_latency_ms": round(self.last_latency_ms, 1),
+        }
+
 
 def _default_factory(config: EngineConfig, path: Path) -> Backend:
     from completion.runtime.llama_backend import LlamaBackend  # llama_cpp is imported here only

@@ -220,17 +220,14 @@ async def explain(ls: TabwiseServer, uri: str, selection: types.Range) -> str:
 @server.feature(STATUS_REQUEST)
 def status(ls: TabwiseServer, params: object) -> dict[str, Any]:
     """The engine's state for a status bar: loading or ready, the model, the last latency."""
-    now = ls.require_engine().status()
-    return {
-        "state": now.state,
-        "model": now.model.name if now.model else None,
-        "device": ("GPU" if now.model.gpu_layers else "CPU") if now.model else None,
-        "error": now.error,
-        "queued": now.queued,
-        "busy": now.busy,
-        "lastOutcome": now.last_outcome,
-        "lastLatencyMs": round(now.last_latency_ms, 1),
-    }
+    summary = ls.require_engine().status().summary()
+    return {_camel(key): value for key, value in summary.items()}
+
+
+def _camel(name: str) -> str:
+    """last_latency_ms -> lastLatencyMs, as LSP names things."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -97,3 +97,11 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TABWISE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("TABWISE_MODEL", raising=False)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/jupyter runs in its own session with pytest-jupyter's plugin, which takes over coroutine tests
+    (and so cannot share a session with pytest-lsp's): `pytest -p pytest_jupyter.jupyter_server tests/jupyter`."""
+    if collection_path.name == "jupyter" and not config.pluginmanager.has_plugin("pytest_jupyter.jupyter_server"):
+        return True
+    return None

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from completion.models import default_model_path
-from tests.editors.conftest import CODE_SERVER, NODE24, ROOT, VSIX, free_port, require, running, wait_for_http
+from tests.editors.conftest import CODE_SERVER, NODE24, ROOT, VSIX, require
+from tests.processes import free_port, running, wait_for_http
 
 pytestmark = [pytest.mark.real_model, pytest.mark.timeout(900)]
 

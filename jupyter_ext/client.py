@@ -1,0 +1,123 @@
+"""How a kernel reaches an engine: the Jupyter server that started it, else an engine of its own.
+
+The server's engine is shared by every notebook, so the model is loaded once. A kernel started by
+Jupyter Server has `JPY_PARENT_PID` (the server's pid); `list_running_servers()` gives that server's URL
+and token. Only loopback servers are used: code never leaves the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from completion.engine import Engine
+from completion.errors import TabwiseError
+from jupyter_ext import wire
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+CONNECT_TIMEOUT_S = 5.0  # reaching the server; a stream may then run as long as the answer takes
+READ_TIMEOUT_S = 600.0  # between two lines of a stream (a model loading first)
+
+
+class Client(Protocol):
+    """What the magics need: a status, and streamed answers (dicts as in `jupyter_ext.wire`)."""
+
+    where: str  # shown to the user: "the Jupyter server at ..." or "this kernel"
+
+    def status(self) -> dict[str, Any]: ...
+
+    def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
+
+
+class ServerClient:
+    """The engine in the Jupyter server, over its authenticated HTTP API."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.base = url.rstrip("/") + "/tabwise/"
+        self.token = token
+        self.where = f"the Jupyter server at {url}"
+
+    def _open(self, route: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + route, data=data, method="GET" if body is None else "POST")
+        request.add_header("Authorization", f"token {self.token}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            return urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            raise TabwiseError(_error_message(exc)) from exc
+        except OSError as exc:
+            raise TabwiseError(f"{self.where} did not answer: {exc}") from exc
+
+    def status(self) -> dict[str, Any]:
+        with self._open("status", None, CONNECT_TIMEOUT_S) as response:
+            return json.loads(response.read())
+
+    def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Lines of the answer as they come; stopping early (an interrupt) closes the connection,
+        which the server sees at its next write and stops generating."""
+        response = self._open(route, body, READ_TIMEOUT_S)
+        try:
+            for line in response:
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            response.close()
+
+
+def _error_message(error: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(error.read())["message"])
+    except (ValueError, KeyError, OSError):
+        return f"HTTP {error.code} {error.reason}"
+
+
+class LocalClient:
+    """An engine inside this kernel: for terminal IPython, VS Code notebooks, or `--local`."""
+
+    where = "this kernel (its own copy of the model)"
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+
+    def status(self) -> dict[str, Any]:
+        now = self.engine.status()
+        return {"state": now.state, "model": now.model.name if now.model else None, "error": now.error}
+
+    def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        try:
+            if route == "explain":
+                answer = self.engine.explain(body["code"], body.get("language", "python"))
+            else:
+                answer = self.engine.ask(body["question"], body.get("context", ""))
+            for chunk in answer:  # stopping early cancels the generation
+                yield wire.chunk_line(chunk)
+            yield wire.done_line(answer.result())
+        except TabwiseError as exc:
+            yield wire.error_line(str(exc))
+
+
+def find_server() -> ServerClient | None:
+    """The loopback Jupyter server that started this kernel, if it answers."""
+    parent = os.environ.get("JPY_PARENT_PID")
+    if not parent:
+        return None
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:
+        return None
+    for info in list_running_servers():
+        if str(info.get("pid")) != parent or urlparse(info.get("url", "")).hostname not in LOOPBACK:
+            continue
+        client = ServerClient(info["url"], info.get("token", ""))
+        try:
+            client.status()
+        except TabwiseError:
+            return None
+        return client
+    return None

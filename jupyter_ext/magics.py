@@ -1,0 +1,178 @@
+"""`%%ask` and `%ask`: questions about the notebook, answered as Markdown that streams into the output.
+
+The kernel asks the Jupyter server's shared engine; without one (terminal IPython, VS Code notebooks, or
+`--local`) it runs an engine of its own and says so once. User code is never executed on the way:
+`{name}` is filled with the variable's text, and the context is the source of recent cells.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import traceback
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import Markdown, display
+
+from completion.errors import TabwiseError
+from jupyter_ext.client import Client, LocalClient, find_server
+
+RECENT_CELLS = 3  # cells of code shown as context
+VALUE_CHARS = 2000  # longest text a `{name}` becomes
+ERROR_CHARS = 3000  # longest traceback shown as context
+UPDATE_EVERY_S = 0.1  # how often the output is redrawn while the answer streams
+FENCE = re.compile(r"```[\w+-]*\n(.*?)```", re.DOTALL)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@magics_class
+class AskMagics(Magics):
+    """Holds the connection: found once per kernel, local only when asked or when no server answers."""
+
+    shell: Any  # IPython's InteractiveShell; always set once the extension is loaded
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self._server: Client | None = None
+        self._local: LocalClient | None = None
+        self._said_local = False
+
+    def client(self, local: bool) -> Client:
+        if not local:
+            self._server = self._server or find_server()
+            if self._server is not None:
+                return self._server
+        if self._local is None:
+            self._local = LocalClient()
+        if not self._said_local:
+            reason = "as asked (--local)" if local else "no Jupyter server with tabwise started this kernel"
+            print(f"tabwise: using an engine in this kernel, {reason}; it loads its own copy of the model.")
+            self._said_local = True
+        return self._local
+
+    @magic_arguments()
+    @argument("-f", "--format", choices=["markdown", "code"], default="markdown", help="code: offer it as a new cell")
+    @argument("--local", action="store_true", help="use an engine in this kernel, not the server's")
+    @argument("words", nargs="*", help="%%ask: options only; %ask: explain | fix | status | a question")
+    @line_cell_magic
+    def ask(self, line: str, cell: str | None = None) -> None:
+        """%%ask: ask about the cell's text. %ask explain (the previous cell), %ask fix (the last error),
+        %ask status."""
+        args = parse_argstring(self.ask, line)
+        client = self.client(args.local)
+        if cell is not None:
+            question = fill_placeholders(cell, self.shell.user_ns)
+            answer = show_stream(client, "ask", {"question": question, "context": self.context()})
+            if args.format == "code" and answer:
+                self.shell.set_next_input(first_code_block(answer), replace=False)
+            return
+        command, rest = (args.words[0], " ".join(args.words[1:])) if args.words else ("", "")
+        if command == "status":
+            show_status(client)
+        elif command == "explain":
+            code = self.previous_cell()
+            if not code:
+                print("tabwise: there is no previous cell to explain.")
+                return
+            show_stream(client, "explain", {"code": code, "language": "python"})
+        elif command == "fix":
+            error = last_error()
+            if not error:
+                print("tabwise: there is no error to fix: run the failing cell first.")
+                return
+            question = f"Fix this error. {rest}".strip()
+            context = f"The cell that failed:\n```python\n{self.previous_cell()}\n```\n\nThe error:\n```\n{error}\n```"
+            show_stream(client, "ask", {"question": question, "context": context})
+        elif command:
+            question = fill_placeholders(" ".join(args.words), self.shell.user_ns)
+            show_stream(client, "ask", {"question": question, "context": self.context()})
+        else:
+            print("usage: %%ask [-f code] [--local] (question in the cell) | %ask explain | %ask fix | %ask status")
+
+    def inputs(self) -> list[str]:
+        """Source of the cells run before this one, oldest first (IPython's `In`, without this cell)."""
+        history = list(self.shell.user_ns.get("In", []))[1:-1]
+        return [source for source in history if source.strip()]
+
+    def previous_cell(self) -> str:
+        inputs = self.inputs()
+        return inputs[-1] if inputs else ""
+
+    def context(self) -> str:
+        """Recent cells' code and the last error, shown to the model before the question."""
+        parts = []
+        if recent := self.inputs()[-RECENT_CELLS:]:
+            parts.append("Recent notebook cells:\n```python\n" + "\n\n".join(recent) + "\n```")
+        if error := last_error():
+            parts.append(f"The last error:\n```\n{error}\n```")
+        return "\n\n".join(parts)
+
+
+def fill_placeholders(text: str, namespace: dict[str, Any]) -> str:
+    """`{name}` becomes the text of the user's variable `name` (others stay as written)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in namespace:
+            return match.group(0)
+        shown = str(namespace[name])
+        return shown if len(shown) <= VALUE_CHARS else shown[:VALUE_CHARS] + " …"
+
+    return PLACEHOLDER.sub(value, text)
+
+
+def last_error() -> str:
+    """The traceback of the last exception in this kernel (IPython keeps it in `sys.last_*`)."""
+    error = getattr(sys, "last_value", None)
+    if error is None:
+        return ""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return text[-ERROR_CHARS:]
+
+
+def first_code_block(answer: str) -> str:
+    """The first fenced code block of an answer, or the whole answer when it has none."""
+    found = FENCE.search(answer)
+    return (found.group(1) if found else answer).strip("\n")
+
+
+def show_stream(client: Client, route: str, body: dict[str, Any]) -> str:
+    """Stream an answer into one output that updates in place; returns the answer ("" when it failed).
+
+    An interrupt stops reading, which closes the connection, and the server stops generating."""
+    handle = display(Markdown("*tabwise is thinking…*"), display_id=True)
+    answer, last_draw = "", 0.0
+    try:
+        for message in client.stream(route, body):
+            if message["type"] == "token" and message["kind"] == "answer":
+                answer += message["text"]
+                if time.monotonic() - last_draw > UPDATE_EVERY_S:
+                    handle.update(Markdown(answer))
+                    last_draw = time.monotonic()
+            elif message["type"] == "done":
+                answer = message["answer"]
+            elif message["type"] == "error":
+                handle.update(Markdown(f"**tabwise:** {message['message']}"))
+                return ""
+    except KeyboardInterrupt:
+        handle.update(Markdown(answer + "\n\n*(stopped)*"))
+        raise
+    except TabwiseError as exc:
+        handle.update(Markdown(f"**tabwise:** {exc}"))
+        return ""
+    handle.update(Markdown(answer))
+    return answer
+
+
+def show_status(client: Client) -> None:
+    """Where answers come from and the model's state."""
+    try:
+        status = client.status()
+    except TabwiseError as exc:
+        display(Markdown(f"**tabwise:** {exc}"))
+        return
+    rows = "\n".join(f"| {key} | {value} |" for key, value in status.items())
+    display(Markdown(f"tabwise answers from {client.where}.\n\n| | |\n|---|---|\n{rows}"))

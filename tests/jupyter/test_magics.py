@@ -1,0 +1,93 @@
+"""A real kernel (nbclient) runs notebooks with %%ask against a real Jupyter server that it finds itself."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from jupyter_ext.magics import fill_placeholders, first_code_block
+from tests.conftest import CHAT_SCRIPT, TinyModels
+from tests.jupyter.server import RunningServer, jupyter_server
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def run_notebook(server: RunningServer, sources: list[str], **options: Any) -> Any:
+    """Execute the cells in order in a new kernel that the server starts; the executed notebook."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
+    NotebookClient(notebook, km=server.start_kernel(), allow_errors=True, **options).execute()
+    return notebook
+
+
+def markdown(cell: Any) -> list[str]:
+    return [out["data"]["text/markdown"] for out in cell.outputs if "text/markdown" in out.get("data", {})]
+
+
+def text(cell: Any) -> str:
+    return "".join(out.get("text", "") for out in cell.outputs if out["output_type"] == "stream")
+
+
+def test_ask_explain_fix_and_status_through_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
+    options = (f"--TabwiseExtension.model_path={tiny_models.qwen}", "--TabwiseExtension.threads=1")
+    with jupyter_server(tmp_path, *options) as server:
+        notebook = run_notebook(
+            server,
+            [
+                "%load_ext jupyter_ext",
+                "total = 41",
+                "%%ask\nWhat is {total} plus one?",
+                "%ask explain",
+                "1 / 0",
+                "%ask fix",
+                "%ask status",
+                "%%ask -f code\nWrite it as code.",
+            ],
+            timeout=120,
+        )
+        status = server.get("tabwise/status")
+    cells = notebook.cells
+    for index in (2, 3, 5):
+        assert markdown(cells[index]) == [CHAT_SCRIPT], (index, cells[index].outputs)
+    assert "ZeroDivisionError" in str(cells[4].outputs)
+    assert "the Jupyter server at http://127.0.0.1" in markdown(cells[6])[0]
+    assert all("engine in this kernel" not in text(cell) for cell in cells)  # the server's model was used
+    assert status["state"] == "ready" and status["last_outcome"] == "done"
+
+
+def test_interrupt_stops_the_generation_in_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
+    with jupyter_server(
+        tmp_path, f"--TabwiseExtension.model_path={tiny_models.endless}", "--TabwiseExtension.threads=1",
+        "--TabwiseExtension.answer_tokens=100000",
+    ) as server:  # fmt: skip
+        notebook = run_notebook(
+            server,
+            ["%load_ext jupyter_ext", "%%ask\nSay ok forever."],
+            timeout=6,
+            interrupt_on_timeout=True,
+        )
+        ask = notebook.cells[1]
+        assert "KeyboardInterrupt" in str(ask.outputs)
+        assert any("(stopped)" in shown and " ok ok" in shown for shown in markdown(ask))
+        for _ in range(100):
+            status = server.get("tabwise/status")
+            if not status["busy"]:
+                break
+            time.sleep(0.1)
+        assert not status["busy"] and status["last_outcome"] == "cancelled", status
+
+
+def test_placeholders_take_the_users_values_and_nothing_runs() -> None:
+    namespace = {"rows": [1, 2], "name": "x" * 5000}
+    filled = fill_placeholders("Sum {rows}; {missing} stays; {rows.__class__} is no name; {name}", namespace)
+    assert filled.startswith("Sum [1, 2]; {missing} stays; {rows.__class__} is no name; xxx")
+    assert len(filled) < 2100
+
+
+def test_first_code_block() -> None:
+    assert first_code_block("Here:\n```python\nprint(1)\n```\nDone.") == "print(1)"
+    assert first_code_block("print(2)") == "print(2)"

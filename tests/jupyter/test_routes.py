@@ -1,0 +1,120 @@
+"""The server extension's routes on a real Jupyter server: authentication, answers, bad bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+from tornado.web import RequestHandler
+from tornado.websocket import WebSocketHandler, websocket_connect
+
+from jupyter_ext.extension import ROUTES
+from tests.conftest import CHAT_SCRIPT, FIM_SCRIPT
+
+
+def lines(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in body.decode().splitlines() if line]
+
+
+def served_methods(handler: type) -> list[str]:
+    """The HTTP methods a handler defines (the others answer 405 before any authentication)."""
+    return [method for method in ("get", "post") if getattr(handler, method) is not getattr(RequestHandler, method)]
+
+
+@pytest.mark.parametrize(("route", "handler"), ROUTES)
+async def test_every_route_requires_authentication(
+    route: str, handler: type, http_server_client: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    path = f"{jp_base_url.rstrip('/')}{route}"
+    methods = served_methods(handler)
+    assert methods
+    for method in methods:
+        body = b"{}" if method == "post" else None
+        response = await http_server_client.fetch(path, method=method.upper(), body=body, raise_error=False)
+        assert response.code == 403, (method, response.code)
+    if issubclass(handler, WebSocketHandler):
+        with pytest.raises(HTTPClientError) as refused:
+            await websocket_connect(f"ws://127.0.0.1:{jp_http_port}{path}")
+        assert refused.value.code == 403
+
+
+async def test_status(jp_fetch: Any) -> None:
+    response = await jp_fetch("tabwise", "status")
+    status = json.loads(response.body)
+    assert status["state"] in ("loading", "ready")
+    assert set(status) >= {"model", "device", "queued", "busy"}
+
+
+async def test_complete(jp_fetch: Any) -> None:
+    body = {"prefix": "def add(a, b):\n    return ", "suffix": "\n", "language": "python"}
+    response = await jp_fetch("tabwise", "complete", method="POST", body=json.dumps(body))
+    assert json.loads(response.body)["text"] == FIM_SCRIPT.split("\n")[0]
+
+
+async def test_complete_with_notebook_cells(jp_fetch: Any) -> None:
+    cells = [{"kind": "markdown", "text": "# Sums"}, {"kind": "code", "text": "def add(a, b):\n    return "}]
+    body = {"prefix": "def add(a, b):\n    return ", "suffix": "", "cells": cells, "cell_index": 1}
+    response = await jp_fetch("tabwise", "complete", method="POST", body=json.dumps(body))
+    assert json.loads(response.body)["text"] == FIM_SCRIPT.split("\n")[0]
+
+
+async def test_ask_streams_tokens_then_done(jp_fetch: Any) -> None:
+    response = await jp_fetch("tabwise", "ask", method="POST", body=json.dumps({"question": "What does it do?"}))
+    assert response.headers["Content-Type"] == "application/x-ndjson"
+    messages = lines(response.body)
+    tokens = [m for m in messages if m["type"] == "token"]
+    assert len(tokens) > 1 and all(m["kind"] == "answer" for m in tokens)
+    assert messages[-1]["type"] == "done" and messages[-1]["answer"] == CHAT_SCRIPT
+    assert "".join(m["text"] for m in tokens).strip() == CHAT_SCRIPT
+
+
+async def test_explain_streams(jp_fetch: Any) -> None:
+    body = json.dumps({"code": "def add(a, b):\n    return a + b\n"})
+    messages = lines((await jp_fetch("tabwise", "explain", method="POST", body=body)).body)
+    assert messages[-1] == {"type": "done", "answer": CHAT_SCRIPT, "reasoning": "", "stop_reason": "end"}
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "message"),
+    [
+        ("complete", b"not json", "not valid JSON"),
+        ("complete", b"[1, 2]", "JSON object"),
+        ("complete", b"{}", "missing field 'prefix'"),
+        ("complete", b'{"prefix": 3}', "'prefix' must be a string"),
+        ("complete", b'{"prefix": "x", "cells": [{"text": "a"}], "cell_index": 4}', "cell_index 4"),
+        ("ask", b'{"question": ""}', "empty"),
+        ("ask", b'{"question": ["a"]}', "must be a string"),
+        ("explain", b'{"code": "  "}', "empty"),
+        ("complete", b'{"prefix": "' + b"x" * 2_100_000 + b'"}', "too large"),
+        ("cancel", b"{}", "missing field 'id'"),
+    ],
+)
+async def test_bad_bodies_get_400(jp_fetch: Any, route: str, body: bytes, message: str) -> None:
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("tabwise", route, method="POST", body=body)
+    assert refused.value.code == 400
+    assert message in json.loads(refused.value.response.body)["message"]
+
+
+async def test_inline_websocket(jp_ws_fetch: Any) -> None:
+    ws = await jp_ws_fetch("tabwise", "inline")
+    request = {"number": 1, "prefix": "def add(a, b):\n    return ", "suffix": "", "language": "python"}
+    await ws.write_message(json.dumps(request))
+    reply = json.loads(await ws.read_message())
+    assert reply["type"] == "inline_completion" and reply["reply_to"] == 1
+    assert reply["list"]["items"][0]["insertText"] == FIM_SCRIPT.split("\n")[0]
+    await ws.write_message(json.dumps({**request, "number": 2, "stream": True}))
+    first, last = json.loads(await ws.read_message()), json.loads(await ws.read_message())
+    assert first["list"]["items"][0]["isIncomplete"] and first["reply_to"] == 2
+    assert last == {
+        "type": "stream",
+        "reply_to": 2,
+        "done": True,
+        "response": {"insertText": FIM_SCRIPT.split("\n")[0], "isIncomplete": False, "token": "2"},
+    }
+    await ws.write_message("{not json")
+    error = json.loads(await ws.read_message())
+    assert "not valid JSON" in error["error"]["title"]
+    ws.close()
