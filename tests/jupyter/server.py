@@ -63,15 +63,16 @@ class ServerKernel:
 
 
 @contextmanager
-def jupyter_server(root: Path, *options: str) -> Iterator[RunningServer]:
-    """`jupyter server` on a free loopback port, private config/data/runtime dirs, ended afterwards."""
+def jupyter_server(root: Path, *options: str, app: str = "jupyter_server") -> Iterator[RunningServer]:
+    """`jupyter server` (or `app="jupyterlab"`) on a free loopback port with private config/data/runtime
+    dirs, ended afterwards."""
     port, token = free_port(), secrets.token_hex(16)
     dirs = {name: root / name.lower() for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
     env = os.environ | {name: str(folder) for name, folder in dirs.items()}
     command = [
-        sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+        sys.executable, "-m", app, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         "--ServerApp.jpserver_extensions={'jupyter_ext': True}", *options,
     ]  # fmt: skip

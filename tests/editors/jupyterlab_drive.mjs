@@ -1,0 +1,55 @@
+// Drives JupyterLab in Debian's Chromium as a person would: open a notebook, type at the end of a code
+// cell, wait for tabwise's ghost text, accept it with Tab, run a %%ask cell, save.
+// Usage: node jupyterlab_drive.mjs URL TYPED OUT_DIR. Prints one JSON line with what it saw.
+import { drive } from "./browser.mjs";
+import path from "node:path";
+
+const [url, typed, outDir] = process.argv.slice(2);
+const result = { ghost: "", cell: "", answer: "", steps: [] };
+const step = (name) => result.steps.push(name);
+
+await drive(outDir, "jupyterlab", result, async (page) => {
+  await page.goto(url, { timeout: 60_000 });
+  const cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell");
+  await cells.nth(2).waitFor({ timeout: 120_000 });
+  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first().waitFor({ timeout: 120_000 }).catch(() => undefined);
+  step("notebook open");
+
+  // Run the first two cells (load the extension, then %%ask) and wait for the rendered answer.
+  await cells.nth(0).locator(".cm-content").click();
+  await page.keyboard.press("Shift+Enter");
+  await page.keyboard.press("Shift+Enter");
+  const answer = cells.nth(1).locator(".jp-OutputArea .jp-RenderedMarkdown");
+  await answer.first().waitFor({ timeout: 240_000 });
+  const deadline = Date.now() + 240_000; // the output is redrawn in place as the answer streams
+  while (Date.now() < deadline && (!result.answer || result.answer.includes("thinking"))) {
+    await page.waitForTimeout(500);
+    result.answer = (await answer.first().innerText().catch(() => "")).trim();
+  }
+  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first().waitFor({ timeout: 240_000 }).catch(() => undefined);
+  result.answer = (await answer.first().innerText()).trim();
+  step("asked");
+
+  // Type at the end of the third cell; the ghost text comes from the server's engine.
+  const editor = cells.nth(2).locator(".cm-content");
+  await editor.click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type(typed, { delay: 60 });
+  step("typed");
+  const ghost = page.locator(".jp-GhostText");
+  const typedAt = Date.now(); // the ghost appears empty while the suggestion streams, then fills in
+  while (Date.now() - typedAt < 120_000 && !result.ghost.trim()) {
+    await page.waitForTimeout(250);
+    result.ghost = (await ghost.allInnerTexts()).join("\n");
+  }
+  await page.waitForTimeout(500);
+  result.ghost = (await ghost.allInnerTexts()).join("\n");
+  await page.screenshot({ path: path.join(outDir, "jupyterlab-ghost-text.png") });
+  await page.keyboard.press("Tab");
+  await ghost.first().waitFor({ state: "detached", timeout: 10_000 }).catch(() => undefined);
+  result.cell = await editor.innerText();
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Control+S");
+  await page.waitForTimeout(1500);
+  step("accepted and saved");
+});
