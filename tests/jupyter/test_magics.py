@@ -91,3 +91,17 @@ def test_placeholders_take_the_users_values_and_nothing_runs() -> None:
 def test_first_code_block() -> None:
     assert first_code_block("Here:\n```python\nprint(1)\n```\nDone.") == "print(1)"
     assert first_code_block("print(2)") == "print(2)"
+
+
+def test_without_a_server_the_kernel_uses_its_own_engine_and_says_so_once(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABWISE_MODEL", str(tiny_models.qwen))  # the kernel inherits it
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in ("%load_ext jupyter_ext", "%%ask\nHi?", "%%ask\nAgain?")]
+    )
+    NotebookClient(notebook, kernel_name="python3", timeout=120, allow_errors=True).execute()
+    first, second = notebook.cells[1], notebook.cells[2]
+    assert "using an engine in this kernel, no Jupyter server" in text(first)
+    assert text(second) == ""  # said once
+    assert markdown(first) == markdown(second) == [CHAT_SCRIPT]
