@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from completion.cache import SuggestionCache
 from completion.config import EngineConfig
 from completion.context import ContextGatherer
 from completion.errors import ModelFileError, ModelLoadError, RequestError
@@ -98,6 +99,7 @@ class Engine:
         # Front ends report open and edited documents here; other files are read from its root.
         self.workspace = workspace or Workspace()
         self.context = ContextGatherer(self.workspace)
+        self.cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
         # Owned by the worker thread only:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
@@ -212,6 +214,10 @@ class Engine:
         if plan.mode is Mode.NONE:
             job.finish_now(Suggestion("", StopReason.STOP))
             return job
+        if (cached := self.cache.lookup(request)) is not None:
+            self._worker.supersede(request.document)
+            job.finish_now(Suggestion(cached, StopReason.CACHED))
+            return job
         return self._worker.submit(job)
 
     def complete(self, request: FimRequest, timeout: float | None = None) -> Suggestion:
@@ -267,6 +273,7 @@ class Engine:
             clean_suggestion(text, request.prefix, request.suffix), reason, _timings(job, began, generation, first_at)
         )
         self._last_latency_ms = suggestion.timings.total_ms
+        self.cache.put(request, suggestion.text)
         return suggestion
 
     # -- chat: ask and explain ----------------------------------------------------------------------

@@ -38,6 +38,7 @@ class StopReason(str, Enum):
     LENGTH = "length"  # max tokens reached
     TIME = "time"  # the time budget ran out (at a line end)
     CANCELLED = "cancelled"  # cancelled or superseded
+    CACHED = "cached"  # no generation: the rest of an earlier suggestion that the user is typing
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,15 @@ class Worker:
             self._queue.put((job.priority, next(self._order), job))
         return job
 
+    def supersede(self, document: str | None) -> None:
+        """Cancel the newest job for `document`: it was answered another way (the suggestion cache)."""
+        if document is None:
+            return
+        with self._lock:
+            older = self._latest.pop(document, None)
+        if older is not None:
+            older.cancel("superseded by a newer request")
+
     def pending(self) -> int:
         """Jobs waiting (including cancelled ones not yet skipped)."""
         return self._queue.qsize()

@@ -253,6 +253,7 @@ def did_close(ls: TabwiseServer, params: types.DidCloseTextDocumentParams) -> No
     if ls.engine is not None:
         ls.engine.workspace.close(uri_path(params.text_document.uri, ls.root))
         ls.engine.context.syntax.forget(params.text_document.uri)
+        ls.engine.cache.forget(params.text_document.uri)
 
 
 @server.feature(types.SHUTDOWN)

@@ -51,10 +51,22 @@ def test_no_model_work_where_nothing_fits(qwen_engine: Engine) -> None:
 def test_next_keystroke_reuses_the_cached_prompt(qwen_engine: Engine) -> None:
     body = "".join(f"x{n} = {n}\n" for n in range(40))
     first = qwen_engine.complete(FimRequest(body + "def add(a, b):\n    return ", "\n"))
-    second = qwen_engine.complete(FimRequest(body + "def add(a, b):\n    return a", "\n"))
+    second = qwen_engine.complete(FimRequest(body + "def add(a, b):\n    return b", "\n"))  # not the suggestion
     assert first.timings.reused_tokens <= 1
     assert second.timings.reused_tokens > 0.8 * second.timings.prompt_tokens
     assert second.timings.evaluated_tokens < 10
+
+
+def test_typing_what_the_suggestion_begins_with_is_answered_from_the_cache(qwen_engine: Engine) -> None:
+    prefix, suffix = "def add(a, b):\n    return ", "\n"
+    assert qwen_engine.complete(FimRequest(prefix, suffix, document="d")).text == "a + b"
+    typed_ahead = qwen_engine.complete(FimRequest(prefix + "a +", suffix, document="d"))
+    assert (typed_ahead.text, typed_ahead.stop_reason) == (" b", StopReason.CACHED)
+    assert typed_ahead.timings.prompt_tokens == 0  # no model work
+    back = qwen_engine.complete(FimRequest(prefix, suffix, document="d"))  # returning to the position
+    assert (back.text, back.stop_reason) == ("a + b", StopReason.CACHED)
+    other_suffix = qwen_engine.complete(FimRequest(prefix + "a +", "  # changed\n", document="d"))
+    assert other_suffix.stop_reason is not StopReason.CACHED  # text after the cursor changed: the model
 
 
 def test_max_tokens_bounds_the_suggestion(qwen_engine: Engine) -> None:

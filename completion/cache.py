@@ -1,0 +1,70 @@
+"""Suggestions already made, reused without the model.
+
+Two cases answer at once: the user returns to a position they had (same text before and after the
+cursor), and the user types what a suggestion begins with (the text after the cursor unchanged, the
+text before it grown by a prefix of the suggestion): the rest of that suggestion is still the answer.
+Keys are whole texts, so an edit anywhere else misses; nothing is ever invalidated by hand.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from completion.types import FimRequest
+
+PER_DOCUMENT = 16  # suggestions remembered per document, newest first
+DOCUMENTS = 64  # documents remembered
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """A suggestion and where it was made."""
+
+    prefix: str
+    suffix: str
+    text: str
+
+
+class SuggestionCache:
+    """Per-document rings of recent suggestions; safe to use from several threads."""
+
+    def __init__(self) -> None:
+        self._documents: OrderedDict[str, list[Remembered]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(request: FimRequest) -> str:
+        return request.document or request.path
+
+    def put(self, request: FimRequest, text: str) -> None:
+        """Remember `text` as the suggestion for `request` (empty suggestions are not worth keeping)."""
+        if not text:
+            return
+        key = self._key(request)
+        with self._lock:
+            ring = self._documents.pop(key, [])
+            ring = [Remembered(request.prefix, request.suffix, text)] + [
+                old for old in ring if (old.prefix, old.suffix) != (request.prefix, request.suffix)
+            ]
+            self._documents[key] = ring[:PER_DOCUMENT]
+            while len(self._documents) > DOCUMENTS:
+                self._documents.popitem(last=False)
+
+    def lookup(self, request: FimRequest) -> str | None:
+        """The suggestion still valid at `request`, or None."""
+        with self._lock:
+            ring = list(self._documents.get(self._key(request), ()))
+        for old in ring:
+            if old.suffix != request.suffix or not request.prefix.startswith(old.prefix):
+                continue
+            typed = request.prefix[len(old.prefix) :]
+            if len(typed) < len(old.text) and old.text.startswith(typed):
+                return old.text[len(typed) :]
+        return None
+
+    def forget(self, document: str) -> None:
+        """Drop a closed document's suggestions."""
+        with self._lock:
+            self._documents.pop(document, None)

@@ -1,0 +1,41 @@
+"""The suggestion cache: typed-ahead and revisited positions, and nothing else."""
+
+from __future__ import annotations
+
+from completion.cache import PER_DOCUMENT, SuggestionCache
+from completion.types import FimRequest
+
+
+def request(prefix: str, suffix: str = "\n", document: str = "a.py") -> FimRequest:
+    return FimRequest(prefix, suffix, document=document)
+
+
+def test_typed_ahead_and_revisited() -> None:
+    cache = SuggestionCache()
+    cache.put(request("x = "), "compute(1, 2)")
+    assert cache.lookup(request("x = ")) == "compute(1, 2)"
+    assert cache.lookup(request("x = comp")) == "ute(1, 2)"
+    assert cache.lookup(request("x = compute(1, 2)")) is None  # all typed: nothing left to offer
+    assert cache.lookup(request("x = compare")) is None  # typed something else
+    assert cache.lookup(request("x = comp", suffix="")) is None  # the text after the cursor changed
+    assert cache.lookup(request("y = 1\nx = comp")) is None  # an edit before the cursor
+    assert cache.lookup(request("x = comp", document="b.py")) is None
+
+
+def test_newest_first_and_bounded() -> None:
+    cache = SuggestionCache()
+    cache.put(request("x = "), "old()")
+    cache.put(request("x = "), "new()")
+    assert cache.lookup(request("x = ")) == "new()"
+    for n in range(PER_DOCUMENT + 5):
+        cache.put(request(f"v{n} = "), f"value{n}")
+    assert cache.lookup(request("x = ")) is None  # pushed out
+    assert cache.lookup(request(f"v{PER_DOCUMENT + 4} = val")) == f"ue{PER_DOCUMENT + 4}"
+    cache.forget("a.py")
+    assert cache.lookup(request(f"v{PER_DOCUMENT + 4} = ")) is None
+
+
+def test_empty_suggestions_are_not_kept() -> None:
+    cache = SuggestionCache()
+    cache.put(request("x = "), "")
+    assert cache.lookup(request("x = ")) is None
