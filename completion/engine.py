@@ -24,7 +24,7 @@ from completion.errors import ModelFileError, ModelLoadError, RequestError
 from completion.languages import language_of
 from completion.models import resolve_model_path
 from completion.plan import Mode, Plan, plan_completion
-from completion.prompt import build_fim_prompt
+from completion.prompt import FimPrompt, build_fim_prompt
 from completion.rules import rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
 from completion.shape import clean_suggestion, stop_index
@@ -42,9 +42,9 @@ from completion.types import (
     Suggestion,
     Timings,
 )
-from completion.worker import PRIORITY_CHAT, PRIORITY_INLINE, PRIORITY_LOAD, Job, Worker
+from completion.worker import PRIORITY_BACKGROUND, PRIORITY_CHAT, PRIORITY_INLINE, PRIORITY_LOAD, Job, Worker
 from completion.workspace import Workspace
-from prompts import chat_template
+from prompts import FimFormat, chat_template
 
 log = logging.getLogger(__name__)
 BackendFactory = Callable[[EngineConfig, Path], Backend]
@@ -63,6 +63,7 @@ class EngineStatus:
     busy: bool  # a job is running
     last_outcome: str  # how the last job ended: "done", "cancelled", "error" ("" before any)
     last_latency_ms: float  # the last completion, from the worker taking it to its end (0 before any)
+    last_evaluated_tokens: int  # prompt tokens the last completion evaluated (not reused from the KV cache)
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON for front ends' status requests."""
@@ -75,6 +76,7 @@ class EngineStatus:
             "busy": self.busy,
             "last_outcome": self.last_outcome,
             "last_latency_ms": round(self.last_latency_ms, 1),
+            "last_evaluated_tokens": self.last_evaluated_tokens,
         }
 
 
@@ -109,6 +111,7 @@ class Engine:
         self._state = "unloaded"
         self._error: str | None = None
         self._last_latency_ms = 0.0
+        self._last_evaluated_tokens = 0
         self._lock = threading.Lock()
         if self.config.preload:
             self._worker.submit(Job(lambda job: self._ensure_backend(), PRIORITY_LOAD))
@@ -181,6 +184,7 @@ class Engine:
             self._worker.busy(),
             self._worker.last_outcome,
             self._last_latency_ms,
+            self._last_evaluated_tokens,
         )
 
     def close(self) -> None:
@@ -233,6 +237,28 @@ class Engine:
             job.cancel("the caller went away")
             raise
 
+    def warm(self, request: FimRequest) -> Job[int] | None:
+        """Evaluate the prompt for `request` ahead of time, without generating (a document was opened,
+        the user paused), so that the first suggestion there does not pay for the whole file. Runs only
+        when nothing else waits, and a live request stops it within one small batch."""
+        language = request.language or language_of(request.path)
+        if plan_completion(request, language, self.context.syntax, rules_for(language)).mode is Mode.NONE:
+            return None
+
+        def run(job: Job[int]) -> int:
+            backend, traits = self._ensure_backend()
+            if traits.fim is None:
+                return 0
+            return backend.prefill(self._fim_prompt(request, language, traits.fim).text, lambda: not job.cancelled)
+
+        return self._worker.submit(Job(run, PRIORITY_BACKGROUND))
+
+    def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat) -> FimPrompt:
+        """The prompt for `request`: its context within the token budget, in the model's FIM format."""
+        context = self.context.gather(request, language)
+        config = self.config
+        return build_fim_prompt(request, fim, self._count, config.context_tokens, config.suffix_share, context)
+
     def _run_complete(self, request: FimRequest, language: str, plan: Plan, job: Job[Suggestion]) -> Suggestion:
         backend, traits = self._ensure_backend()
         began = time.perf_counter()  # costs are counted from here: a first request's model load is not
@@ -240,8 +266,7 @@ class Engine:
             raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
         job.raise_if_cancelled()
         config, rules = self.config, rules_for(language)
-        context = self.context.gather(request, language)
-        prompt = build_fim_prompt(request, traits.fim, self._count, config.context_tokens, config.suffix_share, context)
+        prompt = self._fim_prompt(request, language, traits.fim)
         max_tokens = min(request.max_tokens or config.max_tokens, plan.max_tokens or config.max_tokens)
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
@@ -273,6 +298,7 @@ class Engine:
             clean_suggestion(text, request.prefix, request.suffix), reason, _timings(job, began, generation, first_at)
         )
         self._last_latency_ms = suggestion.timings.total_ms
+        self._last_evaluated_tokens = suggestion.timings.evaluated_tokens
         self.cache.put(request, suggestion.text)
         return suggestion
 

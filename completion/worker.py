@@ -117,6 +117,9 @@ class Worker:
                 if older is not None:
                     older.cancel("superseded by a newer request")
                 self._latest[job.document] = job
+            running = self._running
+            if running is not None and running.priority == PRIORITY_BACKGROUND and job.priority == PRIORITY_INLINE:
+                running.cancel("yielding to a live request")  # a warm-up stops within one small batch
             self._queue.put((job.priority, next(self._order), job))
         return job
 

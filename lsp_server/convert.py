@@ -30,6 +30,19 @@ def uri_path(uri: str, root: Path | None) -> str:
     return path.name or "untitled"
 
 
+def after_insert(start: types.Position, text: str) -> types.Position:
+    """Where the cursor is after `text` was inserted at `start` (LSP positions: UTF-16 columns)."""
+    *above, last = text.split("\n")
+    if not above:
+        return types.Position(start.line, start.character + utf16_length(text))
+    return types.Position(start.line + len(above), utf16_length(last))
+
+
+def end_of(text: str) -> types.Position:
+    """The position after the last character of `text`."""
+    return after_insert(types.Position(0, 0), text)
+
+
 def utf16_length(text: str) -> int:
     """Length in UTF-16 code units, the LSP default position unit."""
     return len(text.encode("utf-16-le")) // 2

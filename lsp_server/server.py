@@ -29,10 +29,12 @@ from completion.types import ChunkKind, FimRequest
 from completion.workspace import Workspace
 from lsp_server.convert import (
     BadRequest,
+    after_insert,
     cell_request,
     check_position,
     check_text,
     completion_list,
+    end_of,
     inline_list,
     text_request,
     uri_path,
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 EXPLAIN_COMMAND = "tabwise.explain"
 STATUS_REQUEST = "tabwise/status"  # a custom request: the engine's state, for status bars
 R = TypeVar("R")
+
+
+WARM_AFTER_PAUSE_S = 0.5  # typing pauses longer than this warm the prompt at the edit
 
 
 class TabwiseServer(LanguageServer):
@@ -59,6 +64,7 @@ class TabwiseServer(LanguageServer):
         self.engine: Engine | None = None  # created at initialize, with the client's settings
         self.root: Path | None = None  # the workspace folder, for relative paths and other files
         self.shown_errors: set[str] = set()  # messages already shown, so each is shown once
+        self.warm_timers: dict[str, asyncio.TimerHandle] = {}  # per document: the warm-up due after a pause
 
     def require_engine(self) -> Engine:
         """The engine; RequestError before initialize."""
@@ -93,6 +99,21 @@ class TabwiseServer(LanguageServer):
     def disabled(self, request: FimRequest) -> bool:
         """True where the user turned completions off for the language."""
         return request.language in self.settings.disabled_languages
+
+    def warm_later(self, uri: str, position: types.Position, delay_s: float = WARM_AFTER_PAUSE_S) -> None:
+        """Once the user pauses, evaluate the prompt at `position` ahead of the next request."""
+        if (pending := self.warm_timers.pop(uri, None)) is not None:
+            pending.cancel()
+        self.warm_timers[uri] = asyncio.get_running_loop().call_later(delay_s, self.warm, uri, position)
+
+    def warm(self, uri: str, position: types.Position) -> None:
+        self.warm_timers.pop(uri, None)
+        try:
+            request = self.request_at(uri, position)
+        except (BadRequest, TabwiseError):
+            return  # the document changed or closed meanwhile: nothing to warm
+        if self.engine is not None and not self.disabled(request):
+            self.engine.warm(request)
 
 
 server = TabwiseServer()
@@ -239,17 +260,28 @@ def did_change_configuration(ls: TabwiseServer, params: types.DidChangeConfigura
     engine.reconfigure(ls.settings.engine_config(engine.config))
 
 
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: TabwiseServer, params: types.DidOpenTextDocumentParams) -> None:
+    """Warm the prompt at the end of a newly opened file, where code is most often added."""
+    ls.warm_later(params.text_document.uri, end_of(params.text_document.text), delay_s=0)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: TabwiseServer, params: types.DidChangeTextDocumentParams) -> None:
     document = ls.workspace.text_documents.get(unquote(params.text_document.uri))
     if document is not None and ls.engine is not None and params.content_changes:
         change = params.content_changes[-1]
-        line = change.range.start.line if isinstance(change, types.TextDocumentContentChangePartial) else 0
-        ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, line)
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, change.range.start.line)
+            ls.warm_later(document.uri, after_insert(change.range.start, change.text))
+        else:
+            ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, 0)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: TabwiseServer, params: types.DidCloseTextDocumentParams) -> None:
+    if (pending := ls.warm_timers.pop(params.text_document.uri, None)) is not None:
+        pending.cancel()
     if ls.engine is not None:
         ls.engine.workspace.close(uri_path(params.text_document.uri, ls.root))
         ls.engine.context.syntax.forget(params.text_document.uri)

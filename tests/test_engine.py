@@ -69,6 +69,17 @@ def test_typing_what_the_suggestion_begins_with_is_answered_from_the_cache(qwen_
     assert other_suffix.stop_reason is not StopReason.CACHED  # text after the cursor changed: the model
 
 
+def test_warm_up_evaluates_the_prompt_ahead_so_the_first_suggestion_reuses_it(qwen_engine: Engine) -> None:
+    body = "".join(f"value_{n} = {n} * {n}\n" for n in range(60))
+    request = FimRequest(body + "def add(a, b):\n    return ", "\n", document="w")
+    warm = qwen_engine.warm(request)
+    assert warm is not None and warm.result(60) > 300  # tokens evaluated, none generated
+    suggestion = qwen_engine.complete(request)
+    assert suggestion.text == "a + b"
+    assert suggestion.timings.evaluated_tokens <= 1  # only the last prompt token was left to evaluate
+    assert qwen_engine.warm(FimRequest("total = compute(", ") + tax\n")) is None  # nothing would be asked there
+
+
 def test_max_tokens_bounds_the_suggestion(qwen_engine: Engine) -> None:
     suggestion = qwen_engine.complete(FimRequest("x = ", "\n", max_tokens=3))
     assert suggestion.text == "a + b"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from completion.errors import Cancelled
-from completion.worker import PRIORITY_CHAT, PRIORITY_INLINE, Job, Worker
+from completion.worker import PRIORITY_BACKGROUND, PRIORITY_CHAT, PRIORITY_INLINE, Job, Worker
 
 
 @pytest.fixture
@@ -85,3 +85,23 @@ def test_supersession_only_within_a_document(worker: Worker) -> None:
     with pytest.raises(Cancelled, match="superseded"):
         old.result(30)
     assert (other.result(30), new.result(30)) == ("other", "new")
+
+
+def test_a_live_request_stops_a_running_warm_up(worker: Worker) -> None:
+    started = threading.Event()
+
+    def warm_up(job: Job[int]) -> int:
+        started.set()
+        batches = 0
+        while not job.cancelled and batches < 3000:  # checks between batches, as prefill does
+            batches += 1
+            threading.Event().wait(0.01)
+        return batches
+
+    warming = worker.submit(Job(warm_up, PRIORITY_BACKGROUND))
+    assert started.wait(30)
+    inline = worker.submit(Job(lambda job: "suggestion", PRIORITY_INLINE))
+    assert inline.result(30) == "suggestion"
+    assert warming.result(0) < 3000  # it yielded, it did not run to its end
+    chat = worker.submit(Job(lambda job: "answer", PRIORITY_CHAT))  # only live requests preempt a warm-up
+    assert chat.result(30) == "answer"

@@ -7,7 +7,7 @@ four methods and nothing else in tabwise changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,4 +72,10 @@ class Backend(Protocol):
 
     def generate(self, prompt: str, params: SamplingParams) -> Generation:
         """Start generating after `prompt` (special tokens recognised), reusing the KV cache's prefix."""
+        ...
+
+    def prefill(self, prompt: str, keep_going: Callable[[], bool]) -> int:
+        """Evaluate `prompt` into the KV cache without generating, so that a later `generate` of a prompt
+        that starts the same way re-evaluates only the rest; stops early once `keep_going()` is False.
+        Returns the tokens evaluated."""
         ...

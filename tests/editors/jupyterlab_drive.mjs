@@ -12,13 +12,19 @@ await drive(outDir, "jupyterlab", result, async (page) => {
   await page.goto(url, { timeout: 60_000 });
   const cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell");
   await cells.nth(2).waitFor({ timeout: 120_000 });
-  await page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first().waitFor({ timeout: 120_000 }).catch(() => undefined);
-  step("notebook open");
+  await page.locator(".jp-StatusBar-Item", { hasText: "| Idle" }).first().waitFor({ timeout: 120_000 });
+  step("kernel idle");
 
-  // Run the first two cells (load the extension, then %%ask) and wait for the rendered answer.
-  await cells.nth(0).locator(".cm-content").click();
-  await page.keyboard.press("Shift+Enter");
-  await page.keyboard.press("Shift+Enter");
+  // Run > Run All Cells (load the extension, %%ask, the function), as a person would: again if nothing
+  // started (a kernel that has just connected can drop the first request); then wait for the answer.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await page.locator(".lm-MenuBar-item", { hasText: "Run" }).first().click();
+    await page.locator(".lm-Menu-itemLabel", { hasText: /^Run All Cells$/ }).click();
+    const started = cells.nth(0).locator(".jp-InputPrompt", { hasText: /\[\d+\]/ });
+    if (await started.waitFor({ timeout: 20_000 }).then(() => true, () => false)) {
+      break;
+    }
+  }
   const answer = cells.nth(1).locator(".jp-OutputArea .jp-RenderedMarkdown");
   await answer.first().waitFor({ timeout: 240_000 });
   const deadline = Date.now() + 240_000; // the output is redrawn in place as the answer streams

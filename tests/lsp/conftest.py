@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest_lsp
 from lsprotocol import types
@@ -57,3 +59,13 @@ def inline_params(uri: str, line: int, character: int, **context: object) -> typ
             **context,  # type: ignore[arg-type]
         ),
     )
+
+
+async def idle_status(client: LanguageClient) -> Any:
+    """The server's status once the model is loaded and nothing runs or waits."""
+    for _ in range(600):
+        status = await client.protocol.send_request_async("tabwise/status", {})
+        if status.state == "ready" and not status.busy and not status.queued:
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never idle: {status}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.lsp.conftest import inline_params, open_document
+from tests.lsp.conftest import idle_status, inline_params, open_document
 
 
 @pytest.mark.asyncio
@@ -31,7 +30,7 @@ async def test_newer_request_supersedes_the_older(endless_client: LanguageClient
 async def test_cancel_request_stops_the_model(endless_client: LanguageClient) -> None:
     uri = "file:///work/c.py"
     open_document(endless_client, uri, "x = \n")
-    await wait_until_ready(endless_client)
+    await idle_status(endless_client)  # loaded, and the warm-up of the opened file done
     pending = endless_client.protocol.send_request(
         types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 0, 4), msg_id="to-cancel"
     )
@@ -39,18 +38,5 @@ async def test_cancel_request_stops_the_model(endless_client: LanguageClient) ->
     endless_client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(asyncio.wrap_future(pending), 30)
-    status = await server_status(endless_client)
+    status = await idle_status(endless_client)
     assert status.lastOutcome == "cancelled" and not status.busy, status
-
-
-async def server_status(client: LanguageClient) -> Any:
-    return await asyncio.wait_for(client.protocol.send_request_async("tabwise/status", {}), 30)
-
-
-async def wait_until_ready(client: LanguageClient) -> None:
-    """Until the preloaded model is in memory, so that a request is running (not queued) when cancelled."""
-    for _ in range(120):
-        if (await server_status(client)).state == "ready":
-            return
-        await asyncio.sleep(0.25)
-    raise AssertionError("the model did not load")
