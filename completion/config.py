@@ -26,6 +26,8 @@ class EngineConfig:
     n_batch: int = 512
     # Load the model when the engine starts instead of on the first request.
     preload: bool = False
+    # After a suggestion, prepare the one that follows its acceptance while idle (preempted by typing).
+    speculate: bool = True
     # Fill-in-the-middle: token budget for the code around the cursor (prefix + suffix + other files).
     # ~1,000 tokens is ~13 s cold at 75 tokens/s, paid once; a keystroke re-evaluates only the tail.
     context_tokens: int = 1024

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,7 @@ class Engine:
         self.workspace = workspace or Workspace()
         self.context = ContextGatherer(self.workspace)
         self.cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
+        self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
         # Owned by the worker thread only:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
@@ -297,10 +298,24 @@ class Engine:
         suggestion = Suggestion(
             clean_suggestion(text, request.prefix, request.suffix), reason, _timings(job, began, generation, first_at)
         )
-        self._last_latency_ms = suggestion.timings.total_ms
-        self._last_evaluated_tokens = suggestion.timings.evaluated_tokens
         self.cache.put(request, suggestion.text)
+        if job.priority == PRIORITY_INLINE:  # a live request, not a speculation
+            self._last_latency_ms = suggestion.timings.total_ms
+            self._last_evaluated_tokens = suggestion.timings.evaluated_tokens
+            if config.speculate and suggestion.text:
+                self._speculate(replace(request, prefix=request.prefix + suggestion.text), language)
         return suggestion
+
+    def _speculate(self, accepted: FimRequest, language: str) -> None:
+        """Prepare the suggestion that follows this one being accepted, while the engine is idle: it goes
+        to the cache, so Tab then the next request is answered at once. Any live request preempts it."""
+        plan = plan_completion(accepted, language, self.context.syntax, rules_for(language))
+        if plan.mode is Mode.NONE or self.cache.lookup(accepted) is not None:
+            return
+        if self._speculation is not None:
+            self._speculation.cancel("a newer suggestion replaced it")  # only the newest is worth preparing
+        job: Job[Suggestion] = Job(lambda job: self._run_complete(accepted, language, plan, job), PRIORITY_BACKGROUND)
+        self._speculation = self._worker.submit(job)
 
     # -- chat: ask and explain ----------------------------------------------------------------------
 

@@ -159,13 +159,15 @@ class Worker:
             if not job._start():
                 continue
             self._running = job
+            outcome = "done"
             try:
                 job._finish(job.run(job))
-                self.last_outcome = "done"
             except Exception as exc:  # the job's own error goes to its caller, never kills the worker
-                self.last_outcome = "cancelled" if isinstance(exc, Cancelled) else "error"
+                outcome = "cancelled" if isinstance(exc, Cancelled) else "error"
                 job._finish(error=exc)
             finally:
+                if job.priority != PRIORITY_BACKGROUND:  # warm-ups and speculations are not what users see
+                    self.last_outcome = outcome
                 self._running = None
                 with self._lock:
                     if job.document is not None and self._latest.get(job.document) is job:

@@ -80,6 +80,22 @@ def test_warm_up_evaluates_the_prompt_ahead_so_the_first_suggestion_reuses_it(qw
     assert qwen_engine.warm(FimRequest("total = compute(", ") + tax\n")) is None  # nothing would be asked there
 
 
+def wait_until_idle(engine: Engine) -> None:
+    deadline = time.monotonic() + 30
+    while engine.status().busy or engine.status().queued:
+        assert time.monotonic() < deadline, "the engine never went idle"
+        time.sleep(0.01)
+
+
+def test_the_suggestion_after_an_accept_is_prepared_while_idle(qwen_engine: Engine) -> None:
+    prefix, suffix = "def add(a, b):\n    return ", "\n\nresult = add(1, 2)\n"
+    first = qwen_engine.complete(FimRequest(prefix, suffix, document="s"))
+    wait_until_idle(qwen_engine)  # the speculation ran
+    after_tab = qwen_engine.complete(FimRequest(prefix + first.text, suffix, document="s"))
+    assert after_tab.stop_reason is StopReason.CACHED and after_tab.timings.prompt_tokens == 0, after_tab
+    assert qwen_engine.status().last_outcome == "done"  # background work does not show as the last outcome
+
+
 def test_max_tokens_bounds_the_suggestion(qwen_engine: Engine) -> None:
     suggestion = qwen_engine.complete(FimRequest("x = ", "\n", max_tokens=3))
     assert suggestion.text == "a + b"
