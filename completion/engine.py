@@ -25,6 +25,7 @@ from completion.languages import language_of
 from completion.models import resolve_model_path
 from completion.plan import Mode, Plan, plan_completion
 from completion.prompt import FimPrompt, build_fim_prompt
+from completion.rhythm import TypingRhythm
 from completion.rules import rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
 from completion.shape import clean_suggestion, stop_index
@@ -64,6 +65,7 @@ class EngineStatus:
     last_outcome: str  # how the last job ended: "done", "cancelled", "error" ("" before any)
     last_latency_ms: float  # the last completion, from the worker taking it to its end (0 before any)
     last_evaluated_tokens: int  # prompt tokens the last completion evaluated (not reused from the KV cache)
+    debounce_ms: int  # how long clients should wait after a keystroke before asking, from the typing rhythm
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON for front ends' status requests."""
@@ -77,6 +79,7 @@ class EngineStatus:
             "last_outcome": self.last_outcome,
             "last_latency_ms": round(self.last_latency_ms, 1),
             "last_evaluated_tokens": self.last_evaluated_tokens,
+            "debounce_ms": self.debounce_ms,
         }
 
 
@@ -103,6 +106,7 @@ class Engine:
         self.context = ContextGatherer(self.workspace)
         self.cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
+        self.rhythm = TypingRhythm()  # front ends report keystrokes; status() turns them into a debounce hint
         # Owned by the worker thread only:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
@@ -186,6 +190,7 @@ class Engine:
             self._worker.last_outcome,
             self._last_latency_ms,
             self._last_evaluated_tokens,
+            self.rhythm.debounce_ms(),
         )
 
     def close(self) -> None:

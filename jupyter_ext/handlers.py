@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,6 +167,7 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Extens
             if (task := self.jobs.pop(parsed.number, None)) is not None:
                 task.cancel()
             return
+        self.engine.rhythm.keystroke(time.monotonic())  # requests follow the typing: its rhythm
         self.jobs[parsed.number] = asyncio.ensure_future(self.answer(parsed))
 
     async def answer(self, message: wire.InlineMessage) -> None:

@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -270,6 +271,7 @@ def did_open(ls: TabwiseServer, params: types.DidOpenTextDocumentParams) -> None
 def did_change(ls: TabwiseServer, params: types.DidChangeTextDocumentParams) -> None:
     document = ls.workspace.text_documents.get(unquote(params.text_document.uri))
     if document is not None and ls.engine is not None and params.content_changes:
+        ls.engine.rhythm.keystroke(time.monotonic())
         change = params.content_changes[-1]
         if isinstance(change, types.TextDocumentContentChangePartial):
             ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, change.range.start.line)

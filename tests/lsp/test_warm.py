@@ -1,8 +1,11 @@
-"""Warm-up: opening a file evaluates its prompt ahead, so the first suggestion re-evaluates almost nothing."""
+"""Getting ahead of the user: warm-up on open, and the debounce hint from the typing rhythm."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import FIM_SCRIPT
@@ -20,3 +23,24 @@ async def test_opening_a_file_warms_the_first_suggestion(client: LanguageClient)
     assert result is not None and result.items[0].insert_text == FIM_SCRIPT.split("\n")[0]
     status = await idle_status(client)
     assert status.lastEvaluatedTokens <= 1, status  # without the warm-up: the whole prompt, 800+ tokens
+
+
+@pytest.mark.asyncio
+async def test_status_gives_a_debounce_hint_from_the_typing_rhythm(client: LanguageClient) -> None:
+    uri = "file:///work/typed.py"
+    open_document(client, uri, "")
+    before = await idle_status(client)
+    for column in range(12):  # a fast typist: a key every few milliseconds
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=column + 2),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(types.Position(0, column), types.Position(0, column)), text="x"
+                    )
+                ],
+            )
+        )
+        await asyncio.sleep(0.005)
+    after = await idle_status(client)
+    assert before.debounceMs == 150 and after.debounceMs < before.debounceMs, (before, after)

@@ -25,11 +25,13 @@ interface ServerStatus {
   device: string | null;
   error: string | null;
   lastLatencyMs: number;
+  debounceMs: number;
 }
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let statusTimer: NodeJS.Timeout | undefined;
+let debounceMs = 150; // the server's hint from the typing rhythm: wait this long after a keystroke
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
@@ -91,6 +93,12 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
         );
       },
       provideInlineCompletionItems: async (document, position, inlineContext, token, next) => {
+        if (inlineContext.triggerKind === vscode.InlineCompletionTriggerKind.Automatic) {
+          await new Promise((resolve) => setTimeout(resolve, debounceMs)); // the next key usually comes sooner
+          if (token.isCancellationRequested) {
+            return undefined;
+          }
+        }
         const result = await next(document, position, inlineContext, token);
         void refreshStatus();
         return result;
@@ -164,6 +172,7 @@ async function refreshStatus(): Promise<void> {
   } catch {
     return;
   }
+  debounceMs = now.debounceMs ?? debounceMs;
   if (now.error) {
     showStatus("$(error) tabwise", now.error);
   } else if (now.state === "ready") {
