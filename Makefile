@@ -9,7 +9,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXA
 PIP := timeout 3600 $(BIN)/python -m pip
 DEMO := examples/inventory.py
 
-.PHONY: run test install install-test model lint typecheck unit editors vsix labextension bench-quality bench-context clean
+.PHONY: run test install install-test model lint typecheck unit editors vsix labextension bench-quality bench-context bench-latency clean
 
 run: model
 	@echo "== completion at the end of $(DEMO) (line 25, column 11)"
@@ -100,6 +100,21 @@ bench-quality: install-test model
 
 bench-context: install-test model
 	$(BIN)/python -m bench.context_speed
+
+# Keystroke-to-suggestion latency: tabwise's language server against the naive way and llama.cpp's own
+# server, built here from the llama.cpp sources inside the llama-cpp-python sdist (about 11 minutes).
+LLAMA_SERVER := build/llama-server/build/bin/llama-server
+REPLAY_ARGS ?= --functions 2
+bench-latency: install-test model $(LLAMA_SERVER)
+	$(BIN)/python -m bench.typing_replay $(REPLAY_ARGS) --server $(LLAMA_SERVER) --json bench/results/latency.json
+
+$(LLAMA_SERVER):
+	rm -rf build/llama-server && mkdir -p build/llama-server
+	timeout 600 $(BIN)/python -m pip download --quiet --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d build/llama-server
+	tar xzf build/llama-server/llama_cpp_python-0.3.36.tar.gz -C build/llama-server --strip-components=1
+	cd build/llama-server && timeout 600 cmake -S vendor/llama.cpp -B build -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON
+	cd build/llama-server && timeout 2400 cmake --build build --target llama-server -j2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info test-output \

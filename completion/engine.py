@@ -226,6 +226,7 @@ class Engine:
             return job
         if (cached := self.cache.lookup(request)) is not None:
             self._worker.supersede(request.document)
+            self._last_latency_ms, self._last_evaluated_tokens = 0.0, 0  # answered without the model
             job.finish_now(Suggestion(cached, StopReason.CACHED))
             return job
         return self._worker.submit(job)

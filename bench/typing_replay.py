@@ -1,0 +1,289 @@
+"""Keystroke-to-suggestion latency: typing function bodies back into real code, three ways, one run.
+
+    python -m bench.typing_replay [--functions 3] [--seed 0] [--server PATH/llama-server] [--json FILE]
+
+Takes functions from jinja2's sources (installed with tabwise; nobody here wrote them), deletes each
+body and types it back (100 ms a character). After every third word, and at each new line's
+indentation, the simulated user pauses and asks for a suggestion, as an editor does, and waits for it.
+For each request it records the time from the last keystroke to the suggestion, the prompt tokens
+evaluated (not reused), and the characters the suggestion got right (its longest common prefix with
+what the user types next: what accepting it would have saved). The same keystrokes and request points go to:
+
+- tabwise: the real language server over stdio (`python -m lsp_server`), didChange per keystroke,
+  textDocument/inlineCompletion at each pause;
+- naive: llama-cpp-python with a fresh full prompt per request (the file's prefix and suffix in the FIM
+  format, no KV reuse), as most local tutorials do;
+- llama-server: llama.cpp's own server `/infill` with the fields llama.vscode sends (`input_extra`,
+  `cache_prompt`, `n_predict`, `t_max_predict_ms`), when `--server` points at a built binary.
+
+It prints one table: median and 95th percentile latency, characters saved per minute of typing, tokens
+evaluated per request, and tabwise's ratios against each baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from completion.models import resolve_model_path
+
+CHAR_S = 0.1  # a keystroke every 100 ms while a word is typed
+MAX_TOKENS = 64
+SOURCES = ("compiler.py", "lexer.py", "parser.py", "environment.py", "utils.py")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A function whose body is typed back: the text before the body, the body, the text after it."""
+
+    name: str
+    before: str
+    body: str
+    after: str
+
+
+@dataclass
+class Measure:
+    """What one system did at each request point."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    evaluated: list[int] = field(default_factory=list)
+    saved: list[int] = field(default_factory=list)
+
+
+def tasks(count: int, seed: int) -> list[Task]:
+    """`count` function bodies of 120-400 characters from jinja2 (docstrings kept, the rest removed)."""
+    root = Path(sysconfig.get_paths()["purelib"]) / "jinja2"
+    found: list[Task] = []
+    for name in SOURCES:
+        source = (root / name).read_text(encoding="utf-8")
+        lines = source.splitlines(keepends=True)
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.FunctionDef) or node.end_lineno is None:
+                continue
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            if not body:
+                continue
+            start, end = body[0].lineno - 1, node.end_lineno
+            text = "".join(lines[start:end])
+            if 120 <= len(text) <= 400 and text.count("\n") >= 3:
+                found.append(Task(f"{name}:{node.name}", "".join(lines[:start]), text, "".join(lines[end:])))
+    return random.Random(seed).sample(found, count)
+
+
+def pauses(body: str, every: int = 3) -> list[int]:
+    """Offsets in `body` where the user pauses and asks: at each line's indentation, and after every
+    `every`-th word (before a space, bracket or line end)."""
+    words = [i for i in range(1, len(body)) if body[i] in " \n(" and body[i - 1] not in " \n("]
+    line_starts = [
+        i + 1 + len(body[i + 1 :]) - len(body[i + 1 :].lstrip(" ")) for i, c in enumerate(body[:-1]) if c == "\n"
+    ]
+    return sorted(set(words[every - 1 :: every]) | {i for i in line_starts if i < len(body)})
+
+
+def right_chars(suggestion: str, truth: str) -> int:
+    """Characters of `suggestion` that match what the user types next."""
+    count = 0
+    for got, want in zip(suggestion, truth, strict=False):
+        if got != want:
+            break
+        count += 1
+    return count
+
+
+def windows(before: str, after: str, lines: int = 60) -> tuple[str, str]:
+    """A plain prefix/suffix around the cursor (the naive way's and llama.vscode's context)."""
+    return "".join(before.splitlines(keepends=True)[-lines:]), "".join(after.splitlines(keepends=True)[:8])
+
+
+# -- the three systems ------------------------------------------------------------------------------
+
+
+def replay(task: Task, ask: Callable[[str, str, float], tuple[str, int]], measure: Measure) -> None:
+    """Type the body; at each pause ask `ask(prefix, suffix, typed_at)` -> (suggestion, evaluated)."""
+    for offset in pauses(task.body):
+        prefix, suffix = task.before + task.body[:offset], task.after  # the rest of the body is not typed yet
+        typed_at = time.perf_counter()
+        suggestion, evaluated = ask(prefix, suffix, typed_at)
+        measure.latencies_ms.append((time.perf_counter() - typed_at) * 1000)
+        measure.evaluated.append(evaluated)
+        measure.saved.append(right_chars(suggestion, task.body[offset:]))
+
+
+def run_naive(tasks_: list[Task], threads: int) -> Measure:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(str(resolve_model_path(None)), n_ctx=4096, n_threads=threads, verbose=False)
+    measure = Measure()
+
+    def ask(prefix: str, suffix: str, typed_at: float) -> tuple[str, int]:
+        before, after = windows(prefix, suffix)
+        prompt = f"<|fim_prefix|>{before}<|fim_suffix|>{after}<|fim_middle|>"
+        llm.reset()  # no reuse: a fresh prompt every time
+        out = llm.create_completion(prompt, max_tokens=MAX_TOKENS, temperature=0, stop=["\n"])
+        return str(out["choices"][0]["text"]), int(out["usage"]["prompt_tokens"])
+
+    for task in tasks_:
+        replay(task, ask, measure)
+    return measure
+
+
+def run_llama_server(tasks_: list[Task], binary: Path, threads: int) -> Measure:
+    from tests.processes import free_port  # loopback only
+
+    port = free_port()
+    command = [str(binary), "-m", str(resolve_model_path(None)), "--port", str(port), "--host", "127.0.0.1",
+               "-c", "4096", "-t", str(threads), "--no-webui"]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        measure = Measure()
+
+        def ask(prefix: str, suffix: str, typed_at: float) -> tuple[str, int]:
+            before, after = windows(prefix, suffix)
+            body = {  # what llama.vscode sends
+                "input_prefix": before, "input_suffix": after, "input_extra": [], "prompt": "",
+                "n_predict": MAX_TOKENS, "cache_prompt": True, "t_max_prompt_ms": 500, "t_max_predict_ms": 1000,
+                "top_k": 40, "top_p": 0.99, "stream": False, "samplers": ["top_k", "top_p", "infill"],
+            }  # fmt: skip
+            request = urllib.request.Request(url + "/infill", data=json.dumps(body).encode(), method="POST")
+            request.add_header("Content-Type", "application/json")
+            with urllib.request.urlopen(request, timeout=120) as response:
+                answer = json.loads(response.read())
+            return str(answer["content"]).split("\n")[0], int(answer["timings"]["prompt_n"])
+
+        for task in tasks_:
+            replay(task, ask, measure)
+        return measure
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run_tabwise(tasks_: list[Task], threads: int) -> Measure:
+    return asyncio.run(_run_tabwise(tasks_, threads))
+
+
+async def _run_tabwise(tasks_: list[Task], threads: int) -> Measure:
+    from lsprotocol import types
+    from pygls.lsp.client import LanguageClient
+
+    client = LanguageClient("typing-replay", "1")
+    await client.start_io(sys.executable, "-m", "lsp_server")
+    options = {"threads": threads, "maxTokens": MAX_TOKENS}
+    await client.initialize_async(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+    )
+    client.initialized(types.InitializedParams())
+    measure = Measure()
+    for number, task in enumerate(tasks_):
+        uri = f"file:///replay/task{number}.py"
+        text = task.before + task.after
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+            )
+        )
+        line, column, version = task.before.count("\n"), 0, 1
+        start = 0
+        for offset in [*pauses(task.body), len(task.body)]:
+            for char in task.body[start:offset]:  # type the word, a key at a time
+                version += 1
+                position = types.Position(line, column)
+                change = types.TextDocumentContentChangePartial(
+                    range=types.Range(start=position, end=position), text=char
+                )
+                client.text_document_did_change(
+                    types.DidChangeTextDocumentParams(
+                        types.VersionedTextDocumentIdentifier(version=version, uri=uri), [change]
+                    )
+                )
+                line, column = (line + 1, 0) if char == "\n" else (line, column + len(char.encode("utf-16-le")) // 2)
+                await asyncio.sleep(CHAR_S)
+            start = offset
+            if offset == len(task.body):
+                break
+            typed_at = time.perf_counter()
+            params = types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line, column),
+                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+            )
+            result = await client.text_document_inline_completion_async(params)
+            measure.latencies_ms.append((time.perf_counter() - typed_at) * 1000)
+            status = await client.protocol.send_request_async("tabwise/status", {})
+            suggestion = result.items[0].insert_text if result and result.items else ""
+            measure.evaluated.append(int(status.lastEvaluatedTokens))
+            text_value = suggestion if isinstance(suggestion, str) else suggestion.value
+            measure.saved.append(right_chars(text_value, task.body[offset:]))
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return measure
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+def summary(measure: Measure, typing_minutes: float) -> dict[str, float]:
+    latencies = sorted(measure.latencies_ms)
+    return {
+        "requests": len(latencies),
+        "median_ms": statistics.median(latencies),
+        "p95_ms": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
+        "saved_per_min": sum(measure.saved) / typing_minutes,
+        "evaluated_per_request": statistics.mean(measure.evaluated),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--functions", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--server", type=Path, help="a llama-server binary built from the llama.cpp sources")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    chosen = tasks(args.functions, args.seed)
+    typing_minutes = sum(len(task.body) for task in chosen) * CHAR_S / 60
+    results = {"tabwise": summary(run_tabwise(chosen, args.threads), typing_minutes)}
+    results["naive"] = summary(run_naive(chosen, args.threads), typing_minutes)
+    if args.server:
+        results["llama-server"] = summary(run_llama_server(chosen, args.server, args.threads), typing_minutes)
+    print(f"{len(chosen)} functions ({', '.join(task.name for task in chosen)}), {typing_minutes:.1f} min of typing")
+    print("| system | requests | median ms | p95 ms | chars saved/min | tokens evaluated/request |")
+    print("|---|---|---|---|---|---|")
+    for name, row in results.items():
+        print(f"| {name} | {row['requests']} | {row['median_ms']:.0f} | {row['p95_ms']:.0f} | "
+              f"{row['saved_per_min']:.1f} | {row['evaluated_per_request']:.0f} |")  # fmt: skip
+    ours = results["tabwise"]
+    for name, row in results.items():
+        if name != "tabwise":
+            print(f"tabwise / {name}: median latency x{ours['median_ms'] / row['median_ms']:.2f}, "
+                  f"p95 x{ours['p95_ms'] / row['p95_ms']:.2f}, chars saved x"
+                  f"{ours['saved_per_min'] / max(row['saved_per_min'], 1e-9):.2f}")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
