@@ -91,14 +91,11 @@ class LocalClient:
 
     def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         try:
-            if route == "explain":
-                answer = self.engine.explain(body["code"], body.get("language", "python"))
-            else:
-                answer = self.engine.ask(body["question"], body.get("context", ""))
+            answer = wire.open_chat(self.engine, route, body)
             for chunk in answer:  # stopping early cancels the generation
                 yield wire.chunk_line(chunk)
             yield wire.done_line(answer.result())
-        except TabwiseError as exc:
+        except (TabwiseError, wire.BadBody) as exc:
             yield wire.error_line(str(exc))
 
 

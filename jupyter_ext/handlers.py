@@ -31,12 +31,16 @@ from jupyter_ext import wire
 log = logging.getLogger(__name__)
 
 
-class TabwiseHandler(ExtensionHandlerMixin, APIHandler):
-    """Shared by the HTTP routes: the engine, the body, and the error boundary."""
+class EngineHandlerMixin(ExtensionHandlerMixin):
+    """The server's one engine, for every handler."""
 
     @property
     def engine(self) -> Engine:
         return self.settings["tabwise_engine"]
+
+
+class TabwiseHandler(EngineHandlerMixin, APIHandler):
+    """Shared by the HTTP routes: the engine, the streams in flight, and the error boundary."""
 
     @property
     def streams(self) -> dict[str, ChatStream]:
@@ -77,17 +81,15 @@ class CompleteHandler(TabwiseHandler):
 class ChatStreamHandler(TabwiseHandler):
     """Streams an answer as newline-delimited JSON: tokens, then `done` (or `error`)."""
 
+    route: str  # "ask" or "explain": which body it reads (wire.open_chat)
     stream: ChatStream | None = None
-
-    def start(self, data: dict[str, Any]) -> ChatStream:
-        raise NotImplementedError
 
     @web.authenticated
     async def post(self) -> None:
         with http_errors():
             data = wire.parse_json(self.request.body)
             stream_id = wire.field(data, "id", str, "") or str(uuid.uuid4())
-            self.stream = self.start(data)
+            self.stream = wire.open_chat(self.engine, self.route, data)
         self.streams[stream_id] = self.stream
         self.set_header("Content-Type", "application/x-ndjson")
         self.set_header("X-Tabwise-Stream", stream_id)
@@ -119,16 +121,11 @@ class ChatStreamHandler(TabwiseHandler):
 
 
 class AskHandler(ChatStreamHandler):
-    def start(self, data: dict[str, Any]) -> ChatStream:
-        question = wire.field(data, "question", str, required=True)
-        return self.engine.ask(question, wire.field(data, "context", str, ""))
+    route = "ask"
 
 
 class ExplainHandler(ChatStreamHandler):
-    def start(self, data: dict[str, Any]) -> ChatStream:
-        code = wire.field(data, "code", str, required=True)
-        language = wire.field(data, "language", str, "python")
-        return self.engine.explain(code, language, wire.field(data, "path", str, "") or "notebook")
+    route = "explain"
 
 
 class CancelHandler(TabwiseHandler):
@@ -143,7 +140,7 @@ class CancelHandler(TabwiseHandler):
         self.finish({"cancelled": stream is not None})
 
 
-class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, ExtensionHandlerMixin, JupyterHandler):
+class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, EngineHandlerMixin, JupyterHandler):
     """jupyter-ai 2.x's inline completion websocket: numbered requests, streamed items, errors, cancel."""
 
     jobs: dict[int, asyncio.Task[None]]
@@ -152,10 +149,6 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Extens
     async def get(self, *args: Any, **kwargs: Any) -> None:
         self.jobs = {}
         await super().get(*args, **kwargs)
-
-    @property
-    def engine(self) -> Engine:
-        return self.settings["tabwise_engine"]
 
     def on_message(self, message: str | bytes) -> None:
         try:
@@ -190,7 +183,7 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Extens
             elif message.stream:
                 self.write_message(wire.inline_chunk(number, "", done=True))
         except websocket.WebSocketClosedError:
-            pass
+            log.debug("inline request %s: the client closed the connection before the answer", number)
         finally:
             self.jobs.pop(number, None)
 

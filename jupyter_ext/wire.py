@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from completion.engine import Engine
 from completion.notebook import Cell, notebook_request
+from completion.stream import ChatStream
 from completion.types import ChatChunk, ChatResult, FimRequest, Suggestion
 
 MAX_BODY_BYTES = 2_000_000  # a request larger than this is refused, not parsed
@@ -73,6 +75,16 @@ def fim_request(data: dict[str, Any], document: str | None = None) -> FimRequest
     if not 0 <= index < len(parsed):
         raise BadBody(f"cell_index {index} is not in a notebook of {len(parsed)} cells")
     return notebook_request(parsed, index, request)
+
+
+def open_chat(engine: Engine, route: str, data: dict[str, Any]) -> ChatStream:
+    """The answer stream for an `ask` (`question`, `context`) or `explain` (`code`, `language`, `path`) body;
+    the one reading of these bodies, for the server's routes and a kernel's own engine alike."""
+    if route == "explain":
+        code = field(data, "code", str, required=True)
+        language = field(data, "language", str, "python")
+        return engine.explain(code, language, field(data, "path", str, "") or "notebook")
+    return engine.ask(field(data, "question", str, required=True), field(data, "context", str, ""))
 
 
 def suggestion_json(suggestion: Suggestion) -> dict[str, Any]:

@@ -273,11 +273,10 @@ def did_change(ls: TabwiseServer, params: types.DidChangeTextDocumentParams) -> 
     if document is not None and ls.engine is not None and params.content_changes:
         ls.engine.rhythm.keystroke(time.monotonic())
         change = params.content_changes[-1]
-        if isinstance(change, types.TextDocumentContentChangePartial):
-            ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, change.range.start.line)
-            ls.warm_later(document.uri, after_insert(change.range.start, change.text))
-        else:
-            ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, 0)
+        edited = change.range.start if isinstance(change, types.TextDocumentContentChangePartial) else None
+        ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, edited.line if edited else 0)
+        if edited is not None:
+            ls.warm_later(document.uri, after_insert(edited, change.text))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
