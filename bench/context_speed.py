@@ -69,7 +69,7 @@ def main() -> None:
         plan_completion(request, "python", gatherer.syntax, rules)
         context = gatherer.gather(request, "python")
         gathered = time.perf_counter()
-        build_fim_prompt(request, fmt, count, 1024, 0.15, context)
+        build_fim_prompt(request, fmt, count, 1024, 32, context)
         built = time.perf_counter()
         context_s.append(gathered - started)
         prompt_s.append(built - gathered)

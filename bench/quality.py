@@ -77,7 +77,7 @@ class Plain:
     def __call__(self, task: Task) -> str:
         request = FimRequest(task.prefix, task.suffix, path=task.path)
         prompt = build_fim_prompt(
-            request, self.format, self.backend.token_count, self.config.context_tokens, self.config.suffix_share
+            request, self.format, self.backend.token_count, self.config.context_tokens, self.config.suffix_tokens
         )
         generation = self.backend.generate(prompt.text, SamplingParams(MAX_TOKENS, stop=self.format.stop))
         try:

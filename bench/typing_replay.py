@@ -11,10 +11,14 @@ what the user types next: what accepting it would have saved). The same keystrok
 
 - tabwise: the real language server over stdio (`python -m lsp_server`), didChange per keystroke,
   textDocument/inlineCompletion at each pause;
-- naive: llama-cpp-python with a fresh full prompt per request (the file's prefix and suffix in the FIM
-  format, no KV reuse), as most local tutorials do;
-- llama-server: llama.cpp's own server `/infill` with the fields llama.vscode sends (`input_extra`,
-  `cache_prompt`, `n_predict`, `t_max_predict_ms`), when `--server` points at a built binary.
+- naive: llama-cpp-python with a fresh full prompt per request, no KV reuse, as most local tutorials do:
+  the same window around the cursor as llama.vscode's (256 lines above, 64 below), cut to the token
+  budget llama-server's /infill gives it, in the FIM format;
+- llama-server: llama.cpp's own server run as llama.vscode's README says (`-ub 1024 -b 1024 --ctx-size 0
+  --cache-reuse 256`), sent llama.vscode's requests to `/infill`: its default window, the line before the
+  cursor as `prompt`, `input_extra` chunks of the files typed into before (its ring of chunks),
+  `cache_prompt`, `n_predict` 128, `n_indent`, `t_max_predict_ms` 2500; multi-line answers kept as
+  llama.vscode shows them. Runs when `--server` points at a built binary.
 
 It prints one table: median and 95th percentile latency, characters saved per minute of typing, tokens
 evaluated per request, and tabwise's ratios against each baseline.
@@ -40,7 +44,10 @@ from pathlib import Path
 from completion.models import resolve_model_path
 
 CHAR_S = 0.1  # a keystroke every 100 ms while a word is typed
-MAX_TOKENS = 64
+# llama.vscode's defaults (src/configuration.ts) and llama-server's /infill budget for its -b 1024:
+N_PREFIX_LINES, N_SUFFIX_LINES, N_PREDICT, T_MAX_PREDICT_MS = 256, 64, 128, 2500
+RING_CHUNKS, RING_CHUNK_LINES = 16, 64
+PREFIX_TAKE, SUFFIX_TAKE = 768, 254  # 3/4 and 1/4 of the batch, minus the markers
 SOURCES = ("compiler.py", "lexer.py", "parser.py", "environment.py", "utils.py")
 
 
@@ -58,9 +65,18 @@ class Task:
 class Measure:
     """What one system did at each request point."""
 
+    verbose: bool = False  # print each request
     latencies_ms: list[float] = field(default_factory=list)
     evaluated: list[int] = field(default_factory=list)
     saved: list[int] = field(default_factory=list)
+
+    def add(self, latency_ms: float, evaluated: int, suggestion: str, truth: str) -> None:
+        """One request: its latency, prompt tokens evaluated, and the suggestion against what comes next."""
+        self.latencies_ms.append(latency_ms)
+        self.evaluated.append(evaluated)
+        self.saved.append(right_chars(suggestion, truth))
+        if self.verbose:
+            print(f"{latency_ms:8.0f} ms {evaluated:5d} tokens {self.saved[-1]:3d} right  {suggestion[:50]!r}")
 
 
 def tasks(count: int, seed: int) -> list[Task]:
@@ -103,49 +119,90 @@ def right_chars(suggestion: str, truth: str) -> int:
     return count
 
 
-def windows(before: str, after: str, lines: int = 60) -> tuple[str, str]:
-    """A plain prefix/suffix around the cursor (the naive way's and llama.vscode's context)."""
-    return "".join(before.splitlines(keepends=True)[-lines:]), "".join(after.splitlines(keepends=True)[:8])
+@dataclass(frozen=True)
+class Window:
+    """What llama.vscode sends around a cursor: lines above, the line's text before the cursor, the rest."""
+
+    prefix: str  # up to N_PREFIX_LINES whole lines above the cursor's line
+    line: str  # the cursor's line before the cursor ("" when it is only indentation)
+    indent: int  # that indentation, which llama.vscode strips from the answer
+    suffix: str  # the rest of the line and up to N_SUFFIX_LINES lines below
+
+
+def window(before: str, after: str) -> Window:
+    """llama.vscode's context for a cursor between `before` and `after`."""
+    *above, line = before.split("\n")
+    rest, *below = after.split("\n")
+    prefix = "".join(f"{text}\n" for text in above[-N_PREFIX_LINES:])
+    suffix = rest + "\n" + "".join(f"{text}\n" for text in below[:N_SUFFIX_LINES])
+    if line.strip():
+        return Window(prefix, line, 0, suffix)
+    return Window(prefix, "", len(line), suffix)
+
+
+def shown(answer: str, indent: int) -> str:
+    """An answer as llama.vscode shows it: trailing blank lines and the indentation already typed dropped."""
+    lines = answer.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    text = "\n".join(lines)
+    return text[min(indent, len(text) - len(text.lstrip(" \t"))) :]
+
+
+def ring_chunks(done: list[Task]) -> list[dict[str, str]]:
+    """llama.vscode's ring of extra context: a chunk of RING_CHUNK_LINES lines around the place typed into
+    in each file worked on before (it picks one when a file is entered or edited), newest last."""
+    chunks = []
+    for number, task in enumerate(done[-RING_CHUNKS:]):
+        lines = (task.before + task.body + task.after).split("\n")
+        middle = task.before.count("\n")
+        text = "\n".join(lines[max(0, middle - RING_CHUNK_LINES // 2) : middle + RING_CHUNK_LINES // 2]) + "\n"
+        chunks.append({"filename": f"task{number}.py", "text": text})
+    return chunks
 
 
 # -- the three systems ------------------------------------------------------------------------------
 
 
-def replay(task: Task, ask: Callable[[str, str, float], tuple[str, int]], measure: Measure) -> None:
-    """Type the body; at each pause ask `ask(prefix, suffix, typed_at)` -> (suggestion, evaluated)."""
+def replay(task: Task, ask: Callable[[str, str], tuple[str, int]], measure: Measure) -> None:
+    """Type the body; at each pause ask `ask(prefix, suffix)` -> (suggestion, evaluated)."""
     for offset in pauses(task.body):
         prefix, suffix = task.before + task.body[:offset], task.after  # the rest of the body is not typed yet
         typed_at = time.perf_counter()
-        suggestion, evaluated = ask(prefix, suffix, typed_at)
-        measure.latencies_ms.append((time.perf_counter() - typed_at) * 1000)
-        measure.evaluated.append(evaluated)
-        measure.saved.append(right_chars(suggestion, task.body[offset:]))
+        suggestion, evaluated = ask(prefix, suffix)
+        measure.add((time.perf_counter() - typed_at) * 1000, evaluated, suggestion, task.body[offset:])
 
 
-def run_naive(tasks_: list[Task], threads: int) -> Measure:
+def run_naive(tasks_: list[Task], threads: int, verbose: bool = False) -> Measure:
     import llama_cpp
 
     llm = llama_cpp.Llama(str(resolve_model_path(None)), n_ctx=4096, n_threads=threads, verbose=False)
-    measure = Measure()
+    measure = Measure(verbose)
 
-    def ask(prefix: str, suffix: str, typed_at: float) -> tuple[str, int]:
-        before, after = windows(prefix, suffix)
+    def tokens(text: str) -> list[int]:
+        return list(llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def ask(prefix: str, suffix: str) -> tuple[str, int]:
+        near = window(prefix, suffix)
+        before = llm.detokenize(tokens(near.prefix + near.line)[-PREFIX_TAKE:]).decode(errors="ignore")
+        after = llm.detokenize(tokens(near.suffix)[:SUFFIX_TAKE]).decode(errors="ignore")
         prompt = f"<|fim_prefix|>{before}<|fim_suffix|>{after}<|fim_middle|>"
         llm.reset()  # no reuse: a fresh prompt every time
-        out = llm.create_completion(prompt, max_tokens=MAX_TOKENS, temperature=0, stop=["\n"])
-        return str(out["choices"][0]["text"]), int(out["usage"]["prompt_tokens"])
+        out = llm.create_completion(prompt, max_tokens=N_PREDICT, temperature=0, stop=["\n\n"])
+        return shown(str(out["choices"][0]["text"]), near.indent), int(out["usage"]["prompt_tokens"])
 
     for task in tasks_:
         replay(task, ask, measure)
     return measure
 
 
-def run_llama_server(tasks_: list[Task], binary: Path, threads: int) -> Measure:
+def run_llama_server(tasks_: list[Task], binary: Path, threads: int, verbose: bool = False) -> Measure:
     from tests.processes import free_port  # loopback only
 
     port = free_port()
     command = [str(binary), "-m", str(resolve_model_path(None)), "--port", str(port), "--host", "127.0.0.1",
-               "-c", "4096", "-t", str(threads), "--no-webui"]  # fmt: skip
+               "-t", str(threads), "-ub", "1024", "-b", "1024", "--ctx-size", "0", "--cache-reuse", "256",
+               "--no-webui"]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -156,22 +213,25 @@ def run_llama_server(tasks_: list[Task], binary: Path, threads: int) -> Measure:
                         break
             except OSError:
                 time.sleep(0.2)
-        measure = Measure()
+        measure = Measure(verbose)
+        extra: list[dict[str, str]] = []
 
-        def ask(prefix: str, suffix: str, typed_at: float) -> tuple[str, int]:
-            before, after = windows(prefix, suffix)
-            body = {  # what llama.vscode sends
-                "input_prefix": before, "input_suffix": after, "input_extra": [], "prompt": "",
-                "n_predict": MAX_TOKENS, "cache_prompt": True, "t_max_prompt_ms": 500, "t_max_predict_ms": 1000,
-                "top_k": 40, "top_p": 0.99, "stream": False, "samplers": ["top_k", "top_p", "infill"],
+        def ask(prefix: str, suffix: str) -> tuple[str, int]:
+            near = window(prefix, suffix)
+            body = {  # what llama.vscode sends (src/llama-server.ts)
+                "id_slot": 0, "input_prefix": near.prefix, "input_suffix": near.suffix, "input_extra": extra,
+                "prompt": near.line, "n_predict": N_PREDICT, "top_k": 40, "top_p": 0.99, "stream": False,
+                "samplers": ["top_k", "top_p", "infill"], "cache_prompt": True, "t_max_prompt_ms": 500,
+                "t_max_predict_ms": T_MAX_PREDICT_MS, **({"n_indent": near.indent} if near.indent else {}),
             }  # fmt: skip
             request = urllib.request.Request(url + "/infill", data=json.dumps(body).encode(), method="POST")
             request.add_header("Content-Type", "application/json")
-            with urllib.request.urlopen(request, timeout=120) as response:
+            with urllib.request.urlopen(request, timeout=300) as response:
                 answer = json.loads(response.read())
-            return str(answer["content"]).split("\n")[0], int(answer["timings"]["prompt_n"])
+            return shown(str(answer["content"]), near.indent), int(answer["timings"]["prompt_n"])
 
-        for task in tasks_:
+        for number, task in enumerate(tasks_):
+            extra[:] = ring_chunks(tasks_[:number])
             replay(task, ask, measure)
         return measure
     finally:
@@ -179,22 +239,22 @@ def run_llama_server(tasks_: list[Task], binary: Path, threads: int) -> Measure:
         server.wait(timeout=30)
 
 
-def run_tabwise(tasks_: list[Task], threads: int) -> Measure:
-    return asyncio.run(_run_tabwise(tasks_, threads))
+def run_tabwise(tasks_: list[Task], threads: int, verbose: bool = False) -> Measure:
+    return asyncio.run(_run_tabwise(tasks_, threads, verbose))
 
 
-async def _run_tabwise(tasks_: list[Task], threads: int) -> Measure:
+async def _run_tabwise(tasks_: list[Task], threads: int, verbose: bool) -> Measure:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("typing-replay", "1")
     await client.start_io(sys.executable, "-m", "lsp_server")
-    options = {"threads": threads, "maxTokens": MAX_TOKENS}
+    options = {"threads": threads}  # everything else as a user gets it
     await client.initialize_async(
         types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
     )
     client.initialized(types.InitializedParams())
-    measure = Measure()
+    measure = Measure(verbose)
     for number, task in enumerate(tasks_):
         uri = f"file:///replay/task{number}.py"
         text = task.before + task.after
@@ -229,12 +289,11 @@ async def _run_tabwise(tasks_: list[Task], threads: int) -> Measure:
                 context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
             )
             result = await client.text_document_inline_completion_async(params)
-            measure.latencies_ms.append((time.perf_counter() - typed_at) * 1000)
+            latency_ms = (time.perf_counter() - typed_at) * 1000
             status = await client.protocol.send_request_async("tabwise/status", {})
             suggestion = result.items[0].insert_text if result and result.items else ""
-            measure.evaluated.append(int(status.lastEvaluatedTokens))
-            text_value = suggestion if isinstance(suggestion, str) else suggestion.value
-            measure.saved.append(right_chars(text_value, task.body[offset:]))
+            text = suggestion if isinstance(suggestion, str) else suggestion.value
+            measure.add(latency_ms, int(status.lastEvaluatedTokens), text, task.body[offset:])
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
@@ -262,13 +321,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--server", type=Path, help="a llama-server binary built from the llama.cpp sources")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the slowest system")
+    parser.add_argument("--verbose", action="store_true", help="print every request")
     args = parser.parse_args()
     chosen = tasks(args.functions, args.seed)
     typing_minutes = sum(len(task.body) for task in chosen) * CHAR_S / 60
-    results = {"tabwise": summary(run_tabwise(chosen, args.threads), typing_minutes)}
-    results["naive"] = summary(run_naive(chosen, args.threads), typing_minutes)
+    results = {"tabwise": summary(run_tabwise(chosen, args.threads, args.verbose), typing_minutes)}
+    if not args.skip_naive:
+        results["naive"] = summary(run_naive(chosen, args.threads, args.verbose), typing_minutes)
     if args.server:
-        results["llama-server"] = summary(run_llama_server(chosen, args.server, args.threads), typing_minutes)
+        results["llama-server"] = summary(
+            run_llama_server(chosen, args.server, args.threads, args.verbose), typing_minutes
+        )
     print(f"{len(chosen)} functions ({', '.join(task.name for task in chosen)}), {typing_minutes:.1f} min of typing")
     print("| system | requests | median ms | p95 ms | chars saved/min | tokens evaluated/request |")
     print("|---|---|---|---|---|---|")

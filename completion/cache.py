@@ -16,6 +16,7 @@ from completion.types import FimRequest
 
 PER_DOCUMENT = 16  # suggestions remembered per document, newest first
 DOCUMENTS = 64  # documents remembered
+MAX_CHAIN = 4  # suggestions prepared one after another that a cached answer may run on into
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,29 @@ class SuggestionCache:
                 self._documents.popitem(last=False)
 
     def lookup(self, request: FimRequest) -> str | None:
-        """The suggestion still valid at `request`, or None."""
+        """The suggestion still valid at `request`, or None. Where a suggestion was prepared for the
+        place its rest leads to (speculation), it follows on: accepting would show it next anyway."""
         with self._lock:
             ring = list(self._documents.get(self._key(request), ()))
-        for old in ring:
-            if old.suffix != request.suffix or not request.prefix.startswith(old.prefix):
-                continue
-            typed = request.prefix[len(old.prefix) :]
-            if len(typed) < len(old.text) and old.text.startswith(typed):
-                return old.text[len(typed) :]
-        return None
+        text = next((rest for old in ring if (rest := _rest(old, request)) is not None), None)
+        if text is None:
+            return None
+        for _ in range(MAX_CHAIN):
+            more = next((o.text for o in ring if o.suffix == request.suffix and o.prefix == request.prefix + text), "")
+            if not more:
+                break
+            text += more
+        return text
 
     def forget(self, document: str) -> None:
         """Drop a closed document's suggestions."""
         with self._lock:
             self._documents.pop(document, None)
+
+
+def _rest(old: Remembered, request: FimRequest) -> str | None:
+    """What of `old` is still ahead at `request`: the user typed a proper prefix of it, or nothing."""
+    if old.suffix != request.suffix or not request.prefix.startswith(old.prefix):
+        return None
+    typed = request.prefix[len(old.prefix) :]
+    return old.text[len(typed) :] if len(typed) < len(old.text) and old.text.startswith(typed) else None

@@ -31,12 +31,14 @@ class EngineConfig:
     # Fill-in-the-middle: token budget for the code around the cursor (prefix + suffix + other files).
     # ~1,000 tokens is ~13 s cold at 75 tokens/s, paid once; a keystroke re-evaluates only the tail.
     context_tokens: int = 1024
-    # Share of that budget given to the text after the cursor, which is re-evaluated on every keystroke.
-    suffix_share: float = 0.15
-    # Fill-in-the-middle: longest suggestion in tokens, and the generation time budget in milliseconds
-    # after which generation stops at the next line end (about 25 tokens/s here).
+    # Of that budget, tokens for the text after the cursor. The suffix follows the prefix in the prompt, so
+    # every keystroke re-evaluates all of it (~15 ms a token here): a few lines tell where to stop.
+    suffix_tokens: int = 32
+    # Fill-in-the-middle: longest suggestion in tokens, and the time budget in milliseconds from taking the
+    # request (prompt evaluation included) after which generation stops at the next line end: on 2 cores
+    # (~25 tokens/s) that is a line or two; the line after is prepared by speculation while the user reads.
     max_tokens: int = 64
-    time_budget_ms: int = 3000
+    time_budget_ms: int = 1000
     # Chat (ask/explain): longest answer in tokens, and sampling.
     chat_max_tokens: int = 768
     chat_temperature: float = 0.2

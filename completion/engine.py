@@ -24,7 +24,7 @@ from completion.errors import ModelFileError, ModelLoadError, RequestError
 from completion.languages import language_of
 from completion.models import resolve_model_path
 from completion.plan import Mode, Plan, plan_completion
-from completion.prompt import FimPrompt, build_fim_prompt
+from completion.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.rhythm import TypingRhythm
 from completion.rules import rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 BackendFactory = Callable[[EngineConfig, Path], Backend]
 CHAT_PROMPT_RESERVE = 256  # tokens kept for the chat template and instructions around user code
 TOKEN_COUNT_CACHE = 16_384  # texts (lines, snippets) whose token counts are remembered
+LAYOUTS_KEPT = 64  # documents whose last prompt layout is kept for their next prompt
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,13 @@ class Engine:
         self.context = ContextGatherer(self.workspace)
         self.cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
+        self._warming: Job[int] | None = None  # the newest warm-up
         self.rhythm = TypingRhythm()  # front ends report keystrokes; status() turns them into a debounce hint
         # Owned by the worker thread only:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
         self._count: Callable[[str], int] = len  # the backend's token counter, memoized: lines recur per keystroke
+        self._layouts: dict[str, Layout] = {}  # per document: its last prompt's layout, kept while typing
         self._failed: tuple[tuple[str, float, int], Exception] | None = None  # (file identity, error)
         # Read from any thread:
         self._state = "unloaded"
@@ -258,13 +261,23 @@ class Engine:
                 return 0
             return backend.prefill(self._fim_prompt(request, language, traits.fim).text, lambda: not job.cancelled)
 
-        return self._worker.submit(Job(run, PRIORITY_BACKGROUND))
+        if self._warming is not None:
+            self._warming.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
+        self._warming = self._worker.submit(Job(run, PRIORITY_BACKGROUND))
+        return self._warming
 
     def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat) -> FimPrompt:
         """The prompt for `request`: its context within the token budget, in the model's FIM format."""
         context = self.context.gather(request, language)
-        config = self.config
-        return build_fim_prompt(request, fim, self._count, config.context_tokens, config.suffix_share, context)
+        config, key = self.config, request.document or request.path
+        previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
+        prompt = build_fim_prompt(
+            request, fim, self._count, config.context_tokens, config.suffix_tokens, context, previous
+        )
+        self._layouts[key] = prompt.layout
+        while len(self._layouts) > LAYOUTS_KEPT:
+            del self._layouts[next(iter(self._layouts))]
+        return prompt
 
     def _run_complete(self, request: FimRequest, language: str, plan: Plan, job: Job[Suggestion]) -> Suggestion:
         backend, traits = self._ensure_backend()
@@ -289,7 +302,7 @@ class Engine:
                 if "\n" in piece and (cut := stop_index(text, plan, line_before, request.suffix, rules)) is not None:
                     text, reason = text[:cut], StopReason.STOP
                     break
-                if now - first_at > budget_s and (cut := text.find("\n", len(text) - len(piece))) >= 0:
+                if now - began > budget_s and (cut := text.find("\n", len(text) - len(piece))) >= 0:
                     text, reason = text[:cut], StopReason.TIME
                     break
                 if now - first_at > 2 * budget_s:  # a line that never ends: cut it rather than wait

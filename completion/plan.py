@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from tree_sitter import Tree
+
 from completion.rules import LanguageRules
-from completion.syntax import SyntaxCache, ancestors
+from completion.syntax import SyntaxCache, ancestors, node_text
 from completion.types import FimRequest
 
 CLOSERS = set(")]}>'\"`;,:") | {" ", "\t"}  # text after the cursor that still allows a completion
@@ -20,7 +22,7 @@ class Mode(str, Enum):
     """How much the model may write."""
 
     NONE = "none"  # nothing fits here
-    LINE = "line"  # the rest of the current line (or statement, while brackets are open)
+    LINE = "line"  # the rest of the current line (or statement, while brackets are open), then maybe more
     BLOCK = "block"  # lines, until one is indented less than `min_indent`
 
 
@@ -31,6 +33,9 @@ class Plan:
     mode: Mode
     min_indent: int = 0  # columns: a written line indented less than this ends the completion
     max_tokens: int | None = None  # a cap tighter than the request's, or None
+    # LINE at a line's end: once the statement is written, go on with the lines below it at its
+    # indentation, up to a blank line, while the time budget lasts (the engine cuts at a line end).
+    goes_on: bool = False
     reason: str = ""  # why nothing is asked for
 
 
@@ -46,9 +51,11 @@ def opens_block(line: str, rules: LanguageRules) -> bool:
     return bool(code) and code.endswith(rules.block_openers)
 
 
-def _in_comment(request: FimRequest, language: str, syntax: SyntaxCache, rules: LanguageRules) -> bool:
-    data = (request.prefix + request.suffix).encode("utf-8")
-    tree = syntax.parse(request.document or request.path, language, data)
+def _tree(request: FimRequest, language: str, syntax: SyntaxCache) -> Tree | None:
+    return syntax.parse(request.document or request.path, language, (request.prefix + request.suffix).encode("utf-8"))
+
+
+def _in_comment(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> bool:
     if tree is None:
         return False
     offset = len(request.prefix.encode("utf-8"))
@@ -60,23 +67,50 @@ def _in_comment(request: FimRequest, language: str, syntax: SyntaxCache, rules: 
     return False
 
 
+def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
+    """The indentation of the next code line after the cursor's line if it is more of the definition
+    the code above the cursor is in (a hole in the middle of a function), else None.
+
+    Then the hole may run past a dedent down to that line's level: the code after it is the rest of the
+    same function. Judged from the last code line above the cursor, because a cursor on a blank line
+    after a function's last statement is, for the parser, already outside it. The definition's own
+    closing line (`}`, `end`) is not more of it."""
+    below = request.suffix.split("\n")[1:]
+    index = next((i for i, line in enumerate(below) if line.strip()), None)
+    if tree is None or index is None:
+        return None
+    row = request.prefix.count("\n") + 1 + index
+    above = len(request.prefix.rsplit("\n", 1)[0].rstrip().encode("utf-8"))
+    node = tree.root_node.descendant_for_byte_range(max(above - 1, 0), max(above - 1, 0))
+    scope = next((item for item in ancestors(node) if item.type in rules.scopes), None)
+    if scope is None or scope.end_point.row < row:
+        return None
+    last = scope
+    while last.child_count:
+        last = last.children[-1]
+    closing = last.start_point.row == row and below[index].strip() == node_text(last)
+    return None if closing else indent_of(below[index])
+
+
 def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rules: LanguageRules) -> Plan:
     """The plan for `request` (language rules, syntax tree where there is a grammar)."""
     line_before = request.prefix.rsplit("\n", 1)[-1]
     rest = request.suffix.split("\n", 1)[0]
     if any(ch not in CLOSERS for ch in rest):
         return Plan(Mode.NONE, reason="text follows the cursor on its line")
-    if _in_comment(request, language, syntax, rules):
+    tree = _tree(request, language, syntax)
+    if _in_comment(request, tree, rules):
         return Plan(Mode.NONE, reason="the cursor is in a comment")
     cap = MID_LINE_MAX_TOKENS if rest.strip() else None
     if line_before.strip():
-        return Plan(Mode.LINE, max_tokens=cap)
+        return Plan(Mode.LINE, max_tokens=cap, goes_on=not rest.strip())
     previous = next((line for line in reversed(request.prefix.split("\n")[:-1]) if line.strip()), "")
     if previous and opens_block(previous, rules):
-        return Plan(Mode.BLOCK, min_indent=indent_of(previous) + 1, max_tokens=cap)
-    if line_before:  # the editor put the cursor at an indentation: that is the scope
-        return Plan(Mode.BLOCK, min_indent=indent_of(line_before), max_tokens=cap)
-    # Column 0 of an empty line: the scope of the code around it (the shallower of its neighbours).
-    following = next((line for line in request.suffix.split("\n")[1:] if line.strip()), "")
-    scope = min(indent_of(previous) if previous else 0, indent_of(following) if following else 0)
-    return Plan(Mode.BLOCK, min_indent=scope, max_tokens=cap)
+        scope = indent_of(previous) + 1
+    elif line_before:  # the editor put the cursor at an indentation: that is the scope
+        scope = indent_of(line_before)
+    else:  # column 0 of an empty line: the scope of the code around it (the shallower of its neighbours)
+        following = next((line for line in request.suffix.split("\n")[1:] if line.strip()), "")
+        scope = min(indent_of(previous) if previous else 0, indent_of(following) if following else 0)
+    continued = _continued_indent(request, tree, rules)
+    return Plan(Mode.BLOCK, min_indent=min(scope, continued if continued is not None else scope), max_tokens=cap)

@@ -3,8 +3,10 @@
 llama.cpp keeps the KV cache of the previous prompt and re-evaluates only from the first token that
 differs. So the prompt runs from what changes least to what changes most: other files, then a folded
 view of the current file (its imports, the headers around the cursor, definitions it uses) above a
-prefix window whose first line is anchored (it moves in steps of ANCHOR_LINES lines, not with every
-keystroke), then the short suffix.
+prefix window, then the short suffix. While the user types, the previous prompt's Layout is kept: the
+window's first line stays put until the window outgrows its budget (then it jumps forward, leaving room
+to grow), and the folded view is reused as it was for as long as the window and the enclosing scopes
+stay the same. So a keystroke re-evaluates only the typed text, the suffix and the markers.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from completion.context import CodeContext, Snippet
 from completion.types import FimRequest
 from prompts import FimFormat
 
-ANCHOR_LINES = 32  # the prefix window's first line is a multiple of this, so it rarely moves
 FILES_SHARE = 0.35  # other files may add this share of the budget on top of it
 HEAD_SHARE = 0.2  # at most this share goes to the folded view of the current file
+GROWTH_SHARE = 0.25  # a window that moves leaves this share of its budget free to type into
 CHARS_PER_TOKEN = 3  # a safe lower bound for code, used only to cut a single overlong line
 MAX_CHARS_PER_TOKEN = 8  # a safe upper bound: longer text cannot fit a token budget
 MIN_SNIPPET_TOKENS = 8  # below this much head budget no snippet fits
@@ -27,30 +29,47 @@ TokenCounter = Callable[[str], int]
 
 
 @dataclass(frozen=True)
+class Layout:
+    """What a document's prompt fixed, kept for its next prompt so that the prompt's start stays put."""
+
+    window_start: int  # 0-based first line of the prefix window
+    scopes: tuple[int, ...]  # first lines of the scopes around the cursor the folded view was made for
+    head: str  # the folded view of the file above the window ("" for none)
+    head_snippets: int  # snippets in it
+
+
+@dataclass(frozen=True)
 class FimPrompt:
-    """The prompt text and what of the document it shows."""
+    """The prompt text, what of the document it shows, and its layout for the next prompt."""
 
     text: str
     prefix_start_line: int  # 0-based line of the document where the shown prefix starts
     suffix_end_line: int  # lines of the suffix shown (0 = only the rest of the cursor's line)
     files_shown: int  # how many context files fit
     snippets_shown: int  # how many same-file snippets fit in the folded view
+    layout: Layout
 
 
-def _prefix_window(lines: list[str], budget: int, count: TokenCounter) -> tuple[str, int]:
-    """The tail of the prefix lines that fits `budget` tokens, starting on an anchored line."""
+def _tokens(lines: list[str], count: TokenCounter) -> int:
+    return sum(count(line + "\n") for line in lines)
+
+
+def _window_start(lines: list[str], budget: int, count: TokenCounter) -> int:
+    """The first line of the longest tail of `lines` within `budget` tokens (the last line always)."""
     used, first = 0, len(lines) - 1
     for index in range(len(lines) - 1, -1, -1):
         used += count(lines[index] + "\n")
         if used > budget:
             break
         first = index
-    if first > 0:  # anchor: round up to a multiple of ANCHOR_LINES (fewer lines, still in budget)
-        first = min(-(-first // ANCHOR_LINES) * ANCHOR_LINES, len(lines) - 1)
-    window = "\n".join(lines[first:])
-    if first == len(lines) - 1 and count(window) > budget:  # one huge line: keep its tail
+    return first
+
+
+def _window(lines: list[str], start: int, budget: int, count: TokenCounter) -> str:
+    window = "\n".join(lines[start:])
+    if start == len(lines) - 1 and count(window) > budget:  # one huge line: keep its tail
         window = window[-budget * CHARS_PER_TOKEN :]
-    return window, first
+    return window
 
 
 def _suffix_window(suffix: str, budget: int, count: TokenCounter) -> tuple[str, int]:
@@ -109,14 +128,56 @@ def build_fim_prompt(
     fmt: FimFormat,
     count: TokenCounter,
     budget: int,
-    suffix_share: float,
+    suffix_budget: int,
     context: CodeContext | None = None,
+    previous: Layout | None = None,
 ) -> FimPrompt:
-    """The FIM prompt for `request` in `fmt`, at most about `budget` tokens of code."""
+    """The FIM prompt for `request` in `fmt`: about `budget` tokens of code, `suffix_budget` of them
+    after the cursor, laid out like `previous` (the document's last prompt) where that still fits."""
     context = context or CodeContext(files=request.context_files)
-    suffix, suffix_end = _suffix_window(request.suffix, int(budget * suffix_share), count)
-    remaining = budget - count(suffix)
-    files_text, files_shown, files_budget = "", 0, int(budget * FILES_SHARE)
+    suffix, suffix_end = _suffix_window(request.suffix, suffix_budget, count)
+    files_text, files_shown = _files_block(context, fmt, count, int(budget * FILES_SHARE))
+    lines = request.prefix.split("\n")
+    cursor_line = len(lines) - 1
+    whole = max(budget - suffix_budget, 0)  # the window's budget when it starts at the file's top
+    head_budget = int(budget * HEAD_SHARE) if context.snippets else 0
+    scopes = tuple(s.line for s in context.snippets if s.rank == 0)
+    if not scopes and previous is not None:  # a half-typed line may leave no scope in the parse: same place
+        scopes = previous.scopes
+    start = _kept_start(lines, whole, whole - head_budget, count, previous)
+    if start is None:
+        fits_whole = _window_start(lines, whole, count) == 0
+        start = 0 if fits_whole else _window_start(lines, int((whole - head_budget) * (1 - GROWTH_SHARE)), count)
+    prefix = _window(lines, start, whole if start == 0 else whole - head_budget, count)
+    head, shown = "", 0
+    if start > 0 and previous is not None and (previous.window_start, previous.scopes) == (start, scopes):
+        head, shown = previous.head, previous.head_snippets  # as it was: the tokens after it stay cached
+    elif start > 0 and context.snippets:
+        visible = range(start, cursor_line + suffix_end + 1)
+        head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
+    layout = Layout(start, scopes, head, shown)
+    if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments on top
+        infill = fmt.infill.format(prefix=files_text + head + prefix, suffix=suffix)
+        return FimPrompt(infill, start, suffix_end, files_shown, shown, layout)
+    infill = fmt.infill.format(prefix=head + prefix, suffix=suffix)
+    header = fmt.repo_header.format(repo=request.repo or "workspace")
+    text = header + files_text + fmt.current_file.format(path=request.path) + infill
+    return FimPrompt(text, start, suffix_end, files_shown, shown, layout)
+
+
+def _kept_start(lines: list[str], whole: int, folded: int, count: TokenCounter, previous: Layout | None) -> int | None:
+    """The previous window's first line, if the window from there to the cursor still fits."""
+    if previous is None or previous.window_start > len(lines) - 1:
+        return None
+    start = previous.window_start
+    return start if _tokens(lines[start:], count) <= (whole if start == 0 else folded) else None
+
+
+def _files_block(context: CodeContext, fmt: FimFormat, count: TokenCounter, budget: int) -> tuple[str, int]:
+    """Other files in their given order, as many as fit `budget` (on top of the code budget: taking it
+    from the window cost 10 points of exact match on the cross-file set, docs/benchmarks.md; they sit in
+    the stable part of the prompt, so they are evaluated once, not per keystroke)."""
+    text, shown = "", 0
     for context_file in context.files:
         block = (
             fmt.context_file.format(path=context_file.path, text=context_file.text)
@@ -124,25 +185,7 @@ def build_fim_prompt(
             else _commented(context_file.path, context_file.text, context.comment)
         )
         cost = count(block)
-        if cost > files_budget:
+        if cost > budget:
             break  # files keep their order: skipping one would reshuffle what follows
-        files_text, files_shown, files_budget = files_text + block, files_shown + 1, files_budget - cost
-    # Other files come on top of the code budget: taking it from the window around the cursor cost 10
-    # points of exact match on the cross-file set (docs/benchmarks.md); they sit in the stable part of the
-    # prompt, so their tokens are evaluated once, not per keystroke.
-    lines = request.prefix.split("\n")
-    prefix, prefix_start = _prefix_window(lines, max(remaining, 0), count)
-    head, shown = "", 0
-    if prefix_start > 0 and context.snippets:
-        head_budget = int(budget * HEAD_SHARE)
-        prefix, prefix_start = _prefix_window(lines, max(remaining - head_budget, 0), count)
-        cursor_line = len(lines) - 1
-        visible = range(prefix_start, cursor_line + suffix_end + 1)
-        head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
-    if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments on top
-        infill = fmt.infill.format(prefix=files_text + head + prefix, suffix=suffix)
-        return FimPrompt(infill, prefix_start, suffix_end, files_shown, shown)
-    infill = fmt.infill.format(prefix=head + prefix, suffix=suffix)
-    header = fmt.repo_header.format(repo=request.repo or "workspace")
-    text = header + files_text + fmt.current_file.format(path=request.path) + infill
-    return FimPrompt(text, prefix_start, suffix_end, files_shown, shown)
+        text, shown, budget = text + block, shown + 1, budget - cost
+    return text, shown

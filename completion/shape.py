@@ -53,7 +53,7 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
     """
     following = next_code_line(suffix)
     lines = text.split("\n")
-    in_block, opened_here, min_indent = plan.mode is Mode.BLOCK, False, plan.min_indent
+    in_block, opened_here, min_indent, going_on = plan.mode is Mode.BLOCK, False, plan.min_indent, False
     statement = line_before + lines[0]  # LINE mode: the statement written so far
     offset = len(lines[0])  # index of the newline that ends lines[index - 1]
     for index in range(1, len(lines)):
@@ -61,8 +61,12 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
             if opens_block(statement.rsplit("\n", 1)[-1], rules) and bracket_depth(statement) <= 0:
                 in_block, opened_here, min_indent = True, True, indent_of(statement) + 1
             elif bracket_depth(statement) <= 0:
-                return offset
+                if not plan.goes_on or opens_block(statement.split("\n", 1)[0], rules):
+                    return offset  # a braced block ends with its closing line, as an indented one does
+                in_block, min_indent, going_on = True, indent_of(statement), True  # the lines that follow
         line = lines[index]
+        if going_on and index < len(lines) - 1 and not line.strip():
+            return offset  # going on after a statement ends at a blank line: the next paragraph is new
         if index < len(lines) - 1 and line.strip():
             if is_retyped(line, following):
                 return offset

@@ -49,6 +49,7 @@ R = TypeVar("R")
 
 
 WARM_AFTER_PAUSE_S = 0.5  # typing pauses longer than this warm the prompt at the edit
+NEW_PLACE_LINES = 20  # an edit this far from the last one starts somewhere new: warm there at once
 
 
 class TabwiseServer(LanguageServer):
@@ -66,6 +67,7 @@ class TabwiseServer(LanguageServer):
         self.root: Path | None = None  # the workspace folder, for relative paths and other files
         self.shown_errors: set[str] = set()  # messages already shown, so each is shown once
         self.warm_timers: dict[str, asyncio.TimerHandle] = {}  # per document: the warm-up due after a pause
+        self.edit_lines: dict[str, int] = {}  # per document: the line of its last edit
 
     def require_engine(self) -> Engine:
         """The engine; RequestError before initialize."""
@@ -263,7 +265,8 @@ def did_change_configuration(ls: TabwiseServer, params: types.DidChangeConfigura
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: TabwiseServer, params: types.DidOpenTextDocumentParams) -> None:
-    """Warm the prompt at the end of a newly opened file, where code is most often added."""
+    """Warm the prompt at the end of a newly opened file, where code is most often added (the first edit
+    elsewhere warms its own place at once)."""
     ls.warm_later(params.text_document.uri, end_of(params.text_document.text), delay_s=0)
 
 
@@ -276,13 +279,17 @@ def did_change(ls: TabwiseServer, params: types.DidChangeTextDocumentParams) -> 
         edited = change.range.start if isinstance(change, types.TextDocumentContentChangePartial) else None
         ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, edited.line if edited else 0)
         if edited is not None:
-            ls.warm_later(document.uri, after_insert(edited, change.text))
+            last = ls.edit_lines.get(document.uri)
+            ls.edit_lines[document.uri] = edited.line
+            somewhere_new = last is None or abs(edited.line - last) > NEW_PLACE_LINES
+            ls.warm_later(document.uri, after_insert(edited, change.text), 0 if somewhere_new else WARM_AFTER_PAUSE_S)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: TabwiseServer, params: types.DidCloseTextDocumentParams) -> None:
     if (pending := ls.warm_timers.pop(params.text_document.uri, None)) is not None:
         pending.cancel()
+    ls.edit_lines.pop(params.text_document.uri, None)
     if ls.engine is not None:
         ls.engine.workspace.close(uri_path(params.text_document.uri, ls.root))
         ls.engine.context.syntax.forget(params.text_document.uri)

@@ -12,6 +12,8 @@ from typing import Any
 
 from completion.config import EngineConfig
 
+_ENGINE = EngineConfig()  # the engine's defaults are the server's
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -20,9 +22,9 @@ class Settings:
     model_path: str | None = None  # a GGUF; None = the configured or default model
     gpu_layers: int | None = None  # None = all when llama.cpp has GPU offload
     threads: int | None = None  # None = physical cores
-    max_tokens: int = 64  # longest inline suggestion, in tokens
-    context_tokens: int = 1024  # token budget for code around the cursor
-    time_budget_ms: int = 3000  # generation time budget, then stop at the next line end
+    max_tokens: int = _ENGINE.max_tokens  # longest inline suggestion, in tokens
+    context_tokens: int = _ENGINE.context_tokens  # token budget for code around the cursor
+    time_budget_ms: int = _ENGINE.time_budget_ms  # generation time budget, then stop at the next line end
     disabled_languages: tuple[str, ...] = ()  # language ids that get no completions
     preload: bool = True  # load the model when the client connects, not on the first keystroke
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept for diagnostics

@@ -39,3 +39,11 @@ def test_empty_suggestions_are_not_kept() -> None:
     cache = SuggestionCache()
     cache.put(request("x = "), "")
     assert cache.lookup(request("x = ")) is None
+
+
+def test_a_suggestion_runs_on_into_the_one_prepared_after_it() -> None:
+    cache = SuggestionCache()
+    cache.put(request("total = 0\n"), "for item in items:")
+    cache.put(request("total = 0\nfor item in items:"), "\n    total += item")  # speculation: after accepting
+    assert cache.lookup(request("total = 0\nfor item")) == " in items:\n    total += item"
+    assert cache.lookup(request("total = 0\nfor each")) is None  # typed something else: nothing follows

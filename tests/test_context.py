@@ -6,7 +6,7 @@ from pathlib import Path
 
 from completion.context import ContextGatherer
 from completion.notebook import Cell, notebook_request
-from completion.prompt import build_fim_prompt
+from completion.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.syntax import SyntaxCache
 from completion.types import FimRequest
 from completion.workspace import Workspace
@@ -26,6 +26,7 @@ def long_module() -> tuple[str, str]:
         "def load_prices(path: Path) -> dict[str, float]:\n"
         '    """Prices by item name, from a JSON file."""\n'
         "    with path.open() as stream:\n        return json.load(stream)\n\n\n"
+        "def discount(price: float) -> float:\n    return price * 0.9\n\n\n"
         "class Shop:\n"
         '    """A shop with a price list."""\n\n'
         "    def __init__(self, path: Path) -> None:\n        self.path = path\n\n"
@@ -43,7 +44,7 @@ def test_folded_view_shows_what_the_window_cuts_off() -> None:
     prefix, suffix = long_module()
     request = FimRequest(prefix, suffix, path="shop.py", language="python")
     context = ContextGatherer().gather(request, "python")
-    prompt = build_fim_prompt(request, QWEN, words, 600, 0.15, context)
+    prompt = build_fim_prompt(request, QWEN, words, 600, 90, context)
     assert prompt.prefix_start_line > 20  # the window alone would not show the top of the file
     text = prompt.text
     assert "import json\nfrom pathlib import Path" in text
@@ -65,6 +66,23 @@ def test_context_is_stable_while_a_line_is_typed() -> None:
     assert len(contexts) == 1
 
 
+def test_folded_view_is_kept_while_typing_so_the_prompt_start_stays_cached() -> None:
+    prefix, suffix = long_module()
+    gatherer = ContextGatherer()
+
+    def prompt_for(text: str, previous: Layout | None) -> FimPrompt:
+        request = FimRequest(text, suffix, path="shop.py", language="python", document="d")
+        return build_fim_prompt(request, QWEN, words, 600, 90, gatherer.gather(request, "python"), previous)
+
+    first = prompt_for(prefix, None)
+    assert "def discount" not in first.text
+    more = prefix + "0\n        rate = discount(\n        if rate >"  # a finished line names a far helper
+    fresh, kept = prompt_for(more, None), prompt_for(more, first.layout)
+    assert "def discount(price: float) -> float:" in fresh.text  # a new prompt would show it...
+    assert kept.layout.head == first.layout.head  # ...a prompt while typing keeps its start as it was
+    assert kept.text.startswith(first.text.split("        return ")[0])
+
+
 def test_python_imports_bring_their_definitions(tmp_path: Path) -> None:
     (tmp_path / "shop").mkdir()
     (tmp_path / "shop" / "__init__.py").write_text("")
@@ -80,7 +98,7 @@ def test_python_imports_bring_their_definitions(tmp_path: Path) -> None:
     assert [f.path for f in context.files] == ["shop/text.py"]
     assert "def slugify(value: str, sep: str = '-') -> str:" in context.files[0].text
     assert "unused" not in context.files[0].text
-    prompt = build_fim_prompt(request, QWEN, words, 1024, 0.15, context)
+    prompt = build_fim_prompt(request, QWEN, words, 1024, 90, context)
     assert prompt.text.startswith("<|fim_prefix|># shop/text.py:\n# def slugify(value: str, sep: str = '-') -> str:")
     assert "# ...\nfrom shop.text import slugify" not in prompt.text  # the file itself starts right after
     assert "\nfrom shop.text import slugify\nfrom .text import slugify as s2\n" in prompt.text
@@ -113,7 +131,7 @@ def test_unknown_language_is_plain_text() -> None:
     request = FimRequest("IDENTIFICATION DIVISION.\n", "", path="a.cbl", language="cobol")
     context = ContextGatherer().gather(request, "cobol")
     assert context.snippets == () and context.files == ()
-    prompt = build_fim_prompt(request, QWEN, words, 100, 0.15, context)
+    prompt = build_fim_prompt(request, QWEN, words, 100, 15, context)
     assert "IDENTIFICATION DIVISION." in prompt.text
 
 

@@ -30,11 +30,10 @@ def test_fim_at_top_level_takes_the_whole_block(qwen_engine: Engine) -> None:
     assert suggestion.timings.generated_tokens == 12  # the script tokens; the end token is not evaluated
 
 
-def test_fim_mid_statement_stops_at_the_end_of_the_line(qwen_engine: Engine) -> None:
+def test_fim_at_a_line_end_goes_on_until_the_scope_ends(qwen_engine: Engine) -> None:
     suggestion = qwen_engine.complete(FimRequest("def add(a, b):\n    return ", "\n"))
-    assert suggestion.text == "a + b"
+    assert suggestion.text == "a + b"  # the model went on with `print(...)` at column 0: outside the function
     assert suggestion.stop_reason is StopReason.STOP
-    assert suggestion.timings.generated_tokens < 12  # stopped while streaming, not at the end
 
 
 def test_fim_stops_where_the_model_retypes_the_suffix(qwen_engine: Engine) -> None:
@@ -192,6 +191,13 @@ def test_time_budget_cuts_a_line_that_never_ends(tiny_models: TinyModels) -> Non
     assert suggestion.stop_reason is StopReason.TIME
     assert 0 < suggestion.timings.generated_tokens < 3000
     assert suggestion.text.startswith(" ok")
+
+
+def test_time_budget_counts_from_the_request_and_ends_a_block_at_a_line_end(qwen_engine: Engine) -> None:
+    roomy = qwen_engine.complete(FimRequest("x = 1\n", "", time_budget_ms=60_000))
+    spent = qwen_engine.complete(FimRequest("y = 2\n", "", time_budget_ms=1))  # spent before the first token
+    assert roomy.text.startswith("a + b\n") and roomy.stop_reason is not StopReason.TIME
+    assert spent.stop_reason is StopReason.TIME and "a + b".startswith(spent.text)  # never a second line
 
 
 def test_asyncio_callers_and_task_cancellation(endless_engine: Engine) -> None:

@@ -16,6 +16,12 @@ CASES = [
     ("python", "def f(x):\n    y = 1\n    ", "\n", Mode.BLOCK, 4),
     ("python", "def f(x):\n        y = 1\n", "\n        return y\n", Mode.BLOCK, 8),  # column 0: the neighbours
     ("python", "def f(x):\n    return 1\n", "\ndef g():\n    pass\n", Mode.BLOCK, 0),
+    # A hole in the middle of a function may run past the dedent, down to where the function goes on:
+    ("python", "def f(xs):\n    for x in xs:\n", "\n    return x\n", Mode.BLOCK, 4),
+    ("python", "def f(xs):\n    for x in xs:\n        ", "\n    return x\n", Mode.BLOCK, 4),
+    # ...but not into the next definition: after a function's last line, the next method is not its rest.
+    ("python", "class A:\n    def f(self):\n        if self:\n", "\n    def g(self):\n        pass\n", Mode.BLOCK, 9),
+    ("python", "class A:\n    def f(self):\n        x = 1\n        ", "\n    def g(self):\n", Mode.BLOCK, 8),
     ("python", "print(", ")\n", Mode.LINE, 0),
     ("python", "x = compute(", ") + other\n", Mode.NONE, 0),
     ("python", "# sum the ", "\nx = 1\n", Mode.NONE, 0),

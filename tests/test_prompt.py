@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from completion.prompt import ANCHOR_LINES, build_fim_prompt
+from completion.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.runtime.llama_backend import LlamaBackend
 from completion.traits import detect_traits
 from completion.types import ContextFile, FimRequest
@@ -40,7 +40,7 @@ def test_every_shipped_format_is_complete() -> None:
 
 def test_markers_are_single_special_tokens(backend: LlamaBackend) -> None:
     request = FimRequest("def f():\n    return ", "\n")
-    prompt = build_fim_prompt(request, fim_format("qwen2.5-coder"), backend.token_count, 1024, 0.15)
+    prompt = build_fim_prompt(request, fim_format("qwen2.5-coder"), backend.token_count, 1024, 150)
     tokens = backend._tokenize(prompt.text, add_bos=True)
     assert tokens[0] == FIM_PREFIX and tokens[-1] == FIM_MIDDLE
     assert tokens.count(FIM_SUFFIX) == 1
@@ -48,10 +48,10 @@ def test_markers_are_single_special_tokens(backend: LlamaBackend) -> None:
 
 def test_other_files_as_comments_for_qwen_and_in_repository_form_for_starcoder2() -> None:
     request = FimRequest("x = ", "", path="main.py", context_files=(ContextFile("lib.py", "def f(): pass"),))
-    qwen = build_fim_prompt(request, fim_format("qwen2.5-coder"), count_words, 1024, 0.15)
+    qwen = build_fim_prompt(request, fim_format("qwen2.5-coder"), count_words, 1024, 150)
     assert qwen.text == "<|fim_prefix|># lib.py:\n# def f(): pass\nx = <|fim_suffix|><|fim_middle|>"
     assert qwen.files_shown == 1
-    starcoder = build_fim_prompt(request, fim_format("starcoder2"), count_words, 1024, 0.15)
+    starcoder = build_fim_prompt(request, fim_format("starcoder2"), count_words, 1024, 150)
     assert starcoder.text == (
         "<repo_name>workspace<file_sep>lib.py\ndef f(): pass<file_sep>main.py\n<fim_prefix>x = <fim_suffix><fim_middle>"
     )
@@ -60,23 +60,42 @@ def test_other_files_as_comments_for_qwen_and_in_repository_form_for_starcoder2(
 def test_budget_keeps_the_lines_nearest_the_cursor() -> None:
     prefix = "".join(f"line{n} = {n}\n" for n in range(500)) + "y = "
     suffix = "\n" + "".join(f"after{n} = {n}\n" for n in range(500))
-    prompt = build_fim_prompt(FimRequest(prefix, suffix), fim_format("qwen2.5-coder"), count_words, 400, 0.15)
+    prompt = build_fim_prompt(FimRequest(prefix, suffix), fim_format("qwen2.5-coder"), count_words, 400, 60)
     assert count_words(prompt.text) <= 400 + 5
     assert "line499 = 499\ny = <|fim_suffix|>\nafter0 = 0" in prompt.text
     assert "line0 = 0" not in prompt.text and "after499" not in prompt.text
-    assert prompt.prefix_start_line % ANCHOR_LINES == 0
+    assert count_words(prompt.text.split("<|fim_suffix|>")[1]) <= 60
 
 
-def test_prefix_start_stays_put_while_typing() -> None:
+def typed(prefix: str, text: str, previous: Layout | None) -> FimPrompt:
+    return build_fim_prompt(
+        FimRequest(prefix + text, ""), fim_format("qwen2.5-coder"), count_words, 400, 60, None, previous
+    )
+
+
+def test_window_start_stays_put_while_typing_then_jumps_leaving_room() -> None:
     prefix = "".join(f"line{n} = {n}\n" for n in range(500))
-    fmt = fim_format("qwen2.5-coder")
-    starts = {
-        build_fim_prompt(FimRequest(prefix + "total = " + "x" * n, ""), fmt, count_words, 400, 0.15).prefix_start_line
-        for n in range(30)
-    }
-    assert len(starts) == 1
+    first = typed(prefix, "", None)
+    layout, starts = first.layout, set()
+    for n in range(1, 30):  # a line grows: the window keeps its first line
+        prompt = typed(prefix, "total = " + "x " * n, layout)
+        layout = prompt.layout
+        starts.add(prompt.prefix_start_line)
+    assert starts == {first.prefix_start_line}
+    more = "".join(f"new{n} = {n}\n" for n in range(200))  # many lines later it no longer fits: a jump
+    jumped = typed(prefix, more, layout)
+    assert jumped.prefix_start_line > first.prefix_start_line
+    grown = typed(prefix, more + "a = 1\nb = 2\n", jumped.layout)  # with room left to type into
+    assert grown.prefix_start_line == jumped.prefix_start_line
+
+
+def test_a_cursor_above_the_window_gets_a_fresh_one() -> None:
+    prefix = "".join(f"line{n} = {n}\n" for n in range(500))
+    late = typed(prefix, "", None)
+    early = typed("".join(f"line{n} = {n}\n" for n in range(100)), "", late.layout)
+    assert early.prefix_start_line < 100 <= late.prefix_start_line
 
 
 def test_one_huge_line_is_cut_to_the_budget() -> None:
-    prompt = build_fim_prompt(FimRequest("x" * 100_000, "y" * 100_000), fim_format("qwen2.5-coder"), len, 300, 0.2)
+    prompt = build_fim_prompt(FimRequest("x" * 100_000, "y" * 100_000), fim_format("qwen2.5-coder"), len, 300, 60)
     assert len(prompt.text) < 2_000

@@ -20,14 +20,23 @@ def finish(prefix: str, suffix: str, written: str, language: str) -> str:
     return clean_suggestion(written[:cut] if cut is not None else written, prefix, suffix)
 
 
-def test_line_mode_stops_at_the_end_of_the_statement() -> None:
+def test_at_a_line_end_the_statement_goes_on_with_the_lines_of_its_scope() -> None:
     prefix = "def total(items):\n    result = sum("
-    assert finish(prefix, "\n", "items)\n    return result\n", "python") == "items)"
+    written = "items)\n    return result\ndef other():\n    pass\n"
+    assert finish(prefix, "\n", written, "python") == "items)\n    return result"
+    written = "items)\n    count = len(items)\n\n    return result\n"  # a blank line ends the run
+    assert finish(prefix, "\n", written, "python") == "items)\n    count = len(items)"
+
+
+def test_with_text_after_the_cursor_only_the_statement_is_written() -> None:
+    assert finish("x = f(", ")\n", "a)\ny = 2\n", "python") == "a"
+    prefix = "function f() {\n  const total = add("
+    assert finish(prefix, ");\n}\n", "1, 2);\n  return total;\n}", "javascript") == "1, 2"
 
 
 def test_open_brackets_carry_a_statement_over_lines() -> None:
     prefix = "config = dict(\n"[:-1]
-    written = "\n    host='localhost',\n    port=8080,\n)\nprint(config)"
+    written = "\n    host='localhost',\n    port=8080,\n)\ndef serve():\n    pass"
     assert finish(prefix, "\n", written, "python") == "\n    host='localhost',\n    port=8080,\n)"
 
 
