@@ -3,13 +3,15 @@
 HumanEval infilling follows InCoder and OpenAI: split the canonical solution into lines; masking
 lines i..j gives prefix = prompt + lines[:i], middle = lines[i..j], suffix = lines[j+1:]. The
 cross-file set masks lines of real multi-module packages that call a function or class imported
-from a sibling module, so the call's arguments are only knowable from the other file.
+from a sibling module in a way the rest of the file hardly shows (a keyword argument named nowhere
+else in it, or a callee it uses at most once more), so the call is knowable from the other file.
 """
 
 from __future__ import annotations
 
 import ast
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +76,21 @@ def _imported_callables(tree: ast.Module, package_dir: Path, module_path: Path) 
     return names
 
 
+def _needs_definition(call: ast.Call, elsewhere: str) -> bool:
+    """True if the rest of the file does not tell how to write `call`: a keyword argument it names
+    nowhere else, or a callee of two or more arguments it uses at most once more (so its parameters
+    come from its definition)."""
+    keywords = [k.arg for k in call.keywords if k.arg]
+    if any(not re.search(rf"\b{re.escape(name)}\b", elsewhere) for name in keywords):
+        return True
+    callee = call.func.id if isinstance(call.func, ast.Name) else ""
+    arguments = len(call.args) + len(call.keywords)
+    return arguments >= 2 and len(re.findall(rf"\b{re.escape(callee)}\b", elsewhere)) <= 2  # import, one use
+
+
 def crossfile_tasks(site_packages: Path, packages: list[str]) -> list[Task]:
-    """Lines inside functions that call an imported sibling-module callable with arguments."""
+    """Lines inside functions that call an imported sibling-module callable in a way only its
+    definition tells (see _needs_definition)."""
     tasks = []
     for package in packages:
         package_dir = site_packages / package
@@ -101,6 +116,8 @@ def crossfile_tasks(site_packages: Path, packages: list[str]) -> list[Task]:
                         and (c.args or c.keywords)
                     ]
                     line = lines[statement.lineno - 1]
+                    elsewhere = "\n".join(lines[: statement.lineno - 1] + lines[statement.lineno :])
+                    calls = [c for c in calls if _needs_definition(c, elsewhere)]
                     prose = any(
                         isinstance(c, ast.Constant) and isinstance(c.value, str) and len(c.value) > 12
                         for c in ast.walk(statement)

@@ -302,7 +302,8 @@ class Engine:
                 if "\n" in piece and (cut := stop_index(text, plan, line_before, request.suffix, rules)) is not None:
                     text, reason = text[:cut], StopReason.STOP
                     break
-                if now - began > budget_s and (cut := text.find("\n", len(text) - len(piece))) >= 0:
+                cut = text.find("\n", len(text) - len(piece))
+                if now - began > budget_s and cut >= 0 and text[:cut].strip():  # never an empty suggestion
                     text, reason = text[:cut], StopReason.TIME
                     break
                 if now - first_at > 2 * budget_s:  # a line that never ends: cut it rather than wait

@@ -31,10 +31,10 @@ class Plan:
     """What to ask for at one cursor."""
 
     mode: Mode
-    min_indent: int = 0  # columns: a written line indented less than this ends the completion
+    min_indent: int = 0  # columns: a written line indented less than this ends the completion (LINE: going on)
     max_tokens: int | None = None  # a cap tighter than the request's, or None
-    # LINE at a line's end: once the statement is written, go on with the lines below it at its
-    # indentation, up to a blank line, while the time budget lasts (the engine cuts at a line end).
+    # LINE at a line's end: once the statement is written, go on with the lines below it, down to the
+    # body of the definition it is in, up to a blank line, while the time budget lasts.
     goes_on: bool = False
     reason: str = ""  # why nothing is asked for
 
@@ -92,6 +92,19 @@ def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRul
     return None if closing else indent_of(below[index])
 
 
+def _body_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
+    """The indentation of the body of the definition around the cursor (None outside one or without a
+    grammar): lines that go on after a statement may close its blocks down to there, not further."""
+    if tree is None:
+        return None
+    offset = len(request.prefix.encode("utf-8"))
+    node = tree.root_node.descendant_for_byte_range(max(offset - 1, 0), max(offset - 1, 0))
+    scope = next((item for item in ancestors(node) if item.type in rules.scopes), None)
+    body = scope.child_by_field_name("body") if scope is not None else None
+    first = body.named_children[0] if body is not None and body.named_children else None
+    return first.start_point.column if first is not None else None
+
+
 def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rules: LanguageRules) -> Plan:
     """The plan for `request` (language rules, syntax tree where there is a grammar)."""
     line_before = request.prefix.rsplit("\n", 1)[-1]
@@ -103,7 +116,9 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
         return Plan(Mode.NONE, reason="the cursor is in a comment")
     cap = MID_LINE_MAX_TOKENS if rest.strip() else None
     if line_before.strip():
-        return Plan(Mode.LINE, max_tokens=cap, goes_on=not rest.strip())
+        body = _body_indent(request, tree, rules)
+        floor = min(indent_of(line_before), body if body is not None else indent_of(line_before))
+        return Plan(Mode.LINE, min_indent=floor, max_tokens=cap, goes_on=not rest.strip())
     previous = next((line for line in reversed(request.prefix.split("\n")[:-1]) if line.strip()), "")
     if previous and opens_block(previous, rules):
         scope = indent_of(previous) + 1

@@ -63,7 +63,7 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
             elif bracket_depth(statement) <= 0:
                 if not plan.goes_on or opens_block(statement.split("\n", 1)[0], rules):
                     return offset  # a braced block ends with its closing line, as an indented one does
-                in_block, min_indent, going_on = True, indent_of(statement), True  # the lines that follow
+                in_block, min_indent, going_on = True, plan.min_indent, True  # the lines that follow
         line = lines[index]
         if going_on and index < len(lines) - 1 and not line.strip():
             return offset  # going on after a statement ends at a blank line: the next paragraph is new

@@ -11,7 +11,8 @@ from completion.types import FimRequest
 
 CASES = [
     # (language, prefix, suffix, mode, min_indent)
-    ("python", "def f(x):\n    return ", "\n", Mode.LINE, 0),
+    ("python", "def f(x):\n    return ", "\n", Mode.LINE, 4),  # LINE: how far going on may dedent
+    ("python", "def f(xs):\n    if xs:\n        y = 1", "\n    return y\n", Mode.LINE, 4),
     ("python", "def f(x):\n", "\n", Mode.BLOCK, 1),
     ("python", "def f(x):\n    y = 1\n    ", "\n", Mode.BLOCK, 4),
     ("python", "def f(x):\n        y = 1\n", "\n        return y\n", Mode.BLOCK, 8),  # column 0: the neighbours
@@ -35,7 +36,7 @@ CASES = [
     ("go", "func main() {\n\t", "\n}\n", Mode.BLOCK, 1),
     ("rust", "fn main() {\n    // todo ", "\n}\n", Mode.NONE, 0),
     ("java", "class A {\n  int f() {\n", "\n  }\n}\n", Mode.BLOCK, 3),
-    ("c", "int main(void) {\n  return ", "\n}\n", Mode.LINE, 0),
+    ("c", "int main(void) {\n  return ", "\n}\n", Mode.LINE, 2),
     ("ruby", "def greet(name)\n  ", "\nend\n", Mode.BLOCK, 2),
     ("cobol", "DISPLAY ", "\n", Mode.LINE, 0),  # no grammar: plain lines, never an error
 ]

@@ -28,6 +28,12 @@ def test_at_a_line_end_the_statement_goes_on_with_the_lines_of_its_scope() -> No
     assert finish(prefix, "\n", written, "python") == "items)\n    count = len(items)"
 
 
+def test_going_on_may_close_blocks_down_to_the_function_body() -> None:
+    prefix = "def count(items):\n    total = 0\n    for item in items:\n        if item:\n            total += item"
+    written = "\n        seen += 1\n    return total\ndef other():\n"
+    assert finish(prefix, "\n", written, "python") == "\n        seen += 1\n    return total"
+
+
 def test_with_text_after_the_cursor_only_the_statement_is_written() -> None:
     assert finish("x = f(", ")\n", "a)\ny = 2\n", "python") == "a"
     prefix = "function f() {\n  const total = add("
