@@ -34,7 +34,7 @@ class Plan:
     min_indent: int = 0  # columns: a written line indented less than this ends the completion (LINE: going on)
     max_tokens: int | None = None  # a cap tighter than the request's, or None
     # LINE at a line's end: once the statement is written, go on with the lines below it, down to the
-    # body of the definition it is in, up to a blank line, while the time budget lasts.
+    # body of the definition it is in (at top level: up to a blank line), while the time budget lasts.
     goes_on: bool = False
     reason: str = ""  # why nothing is asked for
 

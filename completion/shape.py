@@ -65,8 +65,8 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
                     return offset  # a braced block ends with its closing line, as an indented one does
                 in_block, min_indent, going_on = True, plan.min_indent, True  # the lines that follow
         line = lines[index]
-        if going_on and index < len(lines) - 1 and not line.strip():
-            return offset  # going on after a statement ends at a blank line: the next paragraph is new
+        if going_on and min_indent == 0 and index < len(lines) - 1 and not line.strip():
+            return offset  # at top level, going on after a statement ends at a blank line: a new paragraph
         if index < len(lines) - 1 and line.strip():
             if is_retyped(line, following):
                 return offset

@@ -24,8 +24,9 @@ def test_at_a_line_end_the_statement_goes_on_with_the_lines_of_its_scope() -> No
     prefix = "def total(items):\n    result = sum("
     written = "items)\n    return result\ndef other():\n    pass\n"
     assert finish(prefix, "\n", written, "python") == "items)\n    return result"
-    written = "items)\n    count = len(items)\n\n    return result\n"  # a blank line ends the run
-    assert finish(prefix, "\n", written, "python") == "items)\n    count = len(items)"
+    written = "items)\n    count = len(items)\n\n    return result\n"  # in a function, past a blank line
+    assert finish(prefix, "\n", written, "python") == "items)\n    count = len(items)\n\n    return result"
+    assert finish("x = load(", "\n", "path)\ny = 2\n\nz = 3\n", "python") == "path)\ny = 2"  # top level: not
 
 
 def test_going_on_may_close_blocks_down_to_the_function_body() -> None:
