@@ -104,7 +104,7 @@ bench-context: install-test model
 # Keystroke-to-suggestion latency: tabwise's language server against the naive way and llama.cpp's own
 # server, built here from the llama.cpp sources inside the llama-cpp-python sdist (about 11 minutes).
 LLAMA_SERVER := build/llama-server/build/bin/llama-server
-REPLAY_ARGS ?= --functions 3
+REPLAY_ARGS ?= --functions 4
 bench-latency: install-test model $(LLAMA_SERVER)
 	$(BIN)/python -m bench.typing_replay $(REPLAY_ARGS) --server $(LLAMA_SERVER) --json bench/results/latency.json
 

@@ -32,8 +32,9 @@ class EngineConfig:
     # ~1,000 tokens is ~13 s cold at 75 tokens/s, paid once; a keystroke re-evaluates only the tail.
     context_tokens: int = 1024
     # Of that budget, tokens for the text after the cursor. The suffix follows the prefix in the prompt, so
-    # every keystroke re-evaluates all of it (~15 ms a token here): a few lines tell where to stop.
-    suffix_tokens: int = 32
+    # every keystroke re-evaluates all of it (~15 ms a token here): the rest of the line and the next one
+    # tell where to stop. 16 rather than 32 cut the typing replay's median from 1.05 to 0.76 s.
+    suffix_tokens: int = 16
     # Fill-in-the-middle: longest suggestion in tokens, and the time budget in milliseconds from taking the
     # request (prompt evaluation included) after which generation stops at the next line end: on 2 cores
     # (~25 tokens/s) that is a line or two; the line after is prepared by speculation while the user reads.
