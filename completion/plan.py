@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from tree_sitter import Tree
+from tree_sitter import Node, Tree
 
 from completion.rules import LanguageRules
 from completion.syntax import SyntaxCache, ancestors, node_text
@@ -67,6 +67,12 @@ def _in_comment(request: FimRequest, tree: Tree | None, rules: LanguageRules) ->
     return False
 
 
+def _scope_at(tree: Tree, offset: int, rules: LanguageRules) -> Node | None:
+    """The innermost definition (function, class) around the byte just before `offset`."""
+    node = tree.root_node.descendant_for_byte_range(max(offset - 1, 0), max(offset - 1, 0))
+    return next((item for item in ancestors(node) if item.type in rules.scopes), None)
+
+
 def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
     """The indentation of the next code line after the cursor's line if it is more of the definition
     the code above the cursor is in (a hole in the middle of a function), else None.
@@ -80,9 +86,7 @@ def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRul
     if tree is None or index is None:
         return None
     row = request.prefix.count("\n") + 1 + index
-    above = len(request.prefix.rsplit("\n", 1)[0].rstrip().encode("utf-8"))
-    node = tree.root_node.descendant_for_byte_range(max(above - 1, 0), max(above - 1, 0))
-    scope = next((item for item in ancestors(node) if item.type in rules.scopes), None)
+    scope = _scope_at(tree, len(request.prefix.rsplit("\n", 1)[0].rstrip().encode("utf-8")), rules)
     if scope is None or scope.end_point.row < row:
         return None
     last = scope
@@ -95,11 +99,7 @@ def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRul
 def _body_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
     """The indentation of the body of the definition around the cursor (None outside one or without a
     grammar): lines that go on after a statement may close its blocks down to there, not further."""
-    if tree is None:
-        return None
-    offset = len(request.prefix.encode("utf-8"))
-    node = tree.root_node.descendant_for_byte_range(max(offset - 1, 0), max(offset - 1, 0))
-    scope = next((item for item in ancestors(node) if item.type in rules.scopes), None)
+    scope = _scope_at(tree, len(request.prefix.encode("utf-8")), rules) if tree is not None else None
     body = scope.child_by_field_name("body") if scope is not None else None
     first = body.named_children[0] if body is not None and body.named_children else None
     return first.start_point.column if first is not None else None
