@@ -62,7 +62,7 @@ class SuggestionCache:
         if text is None:
             return None
         for _ in range(MAX_CHAIN):
-            more = next((o.text for o in ring if o.suffix == request.suffix and o.prefix == request.prefix + text), "")
+            more = next((o.text for o in ring if _leads_on(o, request, text)), "")
             if not more:
                 break
             text += more
@@ -80,3 +80,14 @@ def _rest(old: Remembered, request: FimRequest) -> str | None:
         return None
     typed = request.prefix[len(old.prefix) :]
     return old.text[len(typed) :] if len(typed) < len(old.text) and old.text.startswith(typed) else None
+
+
+def _leads_on(old: Remembered, request: FimRequest, text: str) -> bool:
+    """True if `old` was made where accepting `text` at `request` leads (compared in place: a prefix can
+    be a whole file, and a lookup runs on every request)."""
+    return (
+        len(old.prefix) == len(request.prefix) + len(text)
+        and old.suffix == request.suffix
+        and old.prefix.endswith(text)
+        and old.prefix.startswith(request.prefix)
+    )
