@@ -6,12 +6,15 @@ Sets: HumanEval single-line and multi-line infilling (exact match and functional
 run in a subprocess with a timeout) and a cross-file set from real packages (exact match), where the
 engine runs once without and once with cross-file context. Both systems decode greedily, at most 64
 tokens. Exact match follows Qwen's rule for single lines (first line of the output, the second if it
-starts with a newline, compared stripped); multi-line compares all non-blank lines, stripped.
+starts with a newline, compared stripped); multi-line compares all non-blank lines, stripped. Edit
+similarity (as CrossCodeEval reports it) is how close the same text is to the answer, 0-100: it moves
+where exact match on a small sample cannot.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import subprocess
 import sys
@@ -20,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from bench.tasks import Task, crossfile_tasks, humaneval_tasks, sample
 from completion.config import EngineConfig
@@ -46,13 +50,18 @@ def first_line(text: str) -> str:
     return lines[1] if text.startswith("\n") and len(lines) > 1 else lines[0]
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
 def same_lines(output: str, reference: str) -> bool:
     """Multi-line exact match: the non-blank lines, stripped."""
+    return _lines(output) == _lines(reference)
 
-    def norm(text: str) -> list[str]:
-        return [line.strip() for line in text.split("\n") if line.strip()]
 
-    return norm(output) == norm(reference)
+def similarity(output: str, reference: str) -> float:
+    """Edit similarity of the non-blank lines, stripped: 1.0 for the same text."""
+    return difflib.SequenceMatcher(None, "\n".join(_lines(output)), "\n".join(_lines(reference))).ratio()
 
 
 def passes(task: Task, middle: str) -> bool:
@@ -73,15 +82,14 @@ def passes(task: Task, middle: str) -> bool:
 class Plain:
     """The baseline: the raw model on a plain prefix/suffix FIM prompt of the same token budget."""
 
-    def __init__(self, path: Path, config: EngineConfig) -> None:
-        self.backend = LlamaBackend.load(config, path)
-        self.config = config
+    def __init__(self, backend: LlamaBackend, config: EngineConfig, suffix_tokens: int) -> None:
+        self.backend, self.config, self.suffix_tokens = backend, config, suffix_tokens
         self.format = fim_format("qwen2.5-coder")
 
     def __call__(self, task: Task) -> str:
         request = FimRequest(task.prefix, task.suffix, path=task.path)
         prompt = build_fim_prompt(
-            request, self.format, self.backend.token_count, self.config.context_tokens, self.config.suffix_tokens
+            request, self.format, self.backend.token_count, self.config.context_tokens, self.suffix_tokens
         )
         generation = self.backend.generate(prompt.text, SamplingParams(MAX_TOKENS, stop=self.format.stop))
         try:
@@ -102,23 +110,29 @@ def engine_system(engine: Engine) -> Callable[[Task], str]:
     return run
 
 
-def score(tasks: list[Task], system: Callable[[Task], str], multi: bool, functional: bool) -> dict[str, float]:
-    """Exact match and pass rates (percent) and seconds per task."""
+def score(
+    tasks: list[Task], system: Callable[[Task], str], multi: bool, functional: bool, log: TextIO | None = None
+) -> dict[str, float]:
+    """Exact match and pass rates (percent) and seconds per task; each task's output to `log` as JSON lines."""
     exact = passed = 0
+    close = 0.0
     started = time.perf_counter()
     for task in tasks:
         output = system(task)
-        if multi:
-            exact += same_lines(output, task.middle)
-            middle = output
-        else:
-            line = first_line(output)
-            exact += line.strip() == task.middle.strip()
-            middle = line
-        if functional:
-            passed += passes(task, middle)
+        middle = output if multi else first_line(output)
+        hit = same_lines(middle, task.middle) if multi else middle.strip() == task.middle.strip()
+        ok = passes(task, middle) if functional else None
+        exact += hit
+        passed += bool(ok)
+        close += similarity(middle, task.middle)
+        if log:
+            print(json.dumps({"task": task.task_id, "output": output, "exact": hit, "pass": ok}), file=log, flush=True)
     n = max(len(tasks), 1)
-    result = {"exact": 100 * exact / n, "seconds_per_task": (time.perf_counter() - started) / n}
+    result = {
+        "exact": 100 * exact / n,
+        "similarity": 100 * close / n,
+        "seconds_per_task": (time.perf_counter() - started) / n,
+    }
     if functional:
         result["pass"] = 100 * passed / n
     return result
@@ -132,6 +146,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--outputs", type=Path, help="write every task's output here (JSON lines)")
     args = parser.parse_args()
 
     path = resolve_model_path(args.model)
@@ -142,18 +157,28 @@ def main() -> None:
         "multi-line": sample(humaneval_tasks("multi"), args.multi, args.seed),
         "cross-file": sample(crossfile_tasks(site, CROSSFILE_PACKAGES), args.crossfile, args.seed),
     }
-    plain = Plain(path, config)
+    backend = LlamaBackend.load(config, path)
+    plain = Plain(backend, config, config.suffix_tokens)  # the engine's budget while typing
+    longer = Plain(backend, config, config.line_start_suffix_tokens)  # ...and at a line's start
     results: dict[str, dict[str, dict[str, float]]] = {}
+    log = args.outputs.open("w", encoding="utf-8") if args.outputs else None
     with Engine(config) as bare, Engine(config, workspace=Workspace(site)) as full:
         for name, tasks in sets.items():
             if not tasks:
                 continue
             multi, functional = name == "multi-line", name != "cross-file"
             print(f"{name}: {len(tasks)} tasks", file=sys.stderr, flush=True)
-            results[name] = {"plain": score(tasks, plain, multi, functional)}
+            systems: dict[str, Callable[[Task], str]] = {"plain": plain}
             if name == "cross-file":
-                results[name]["engine, no cross-file context"] = score(tasks, engine_system(bare), multi, functional)
-            results[name]["engine"] = score(tasks, engine_system(full), multi, functional)
+                systems["engine, no cross-file context"] = engine_system(bare)
+            else:
+                systems[f"plain, {config.line_start_suffix_tokens}-token suffix"] = longer
+            systems["engine"] = engine_system(full)
+            results[name] = {}
+            for label, system in systems.items():
+                if log:
+                    print(json.dumps({"set": name, "system": label}), file=log, flush=True)
+                results[name][label] = score(tasks, system, multi, functional, log)
     print(table(results, {name: len(tasks) for name, tasks in sets.items()}))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
@@ -161,13 +186,16 @@ def main() -> None:
 
 def table(results: dict[str, dict[str, dict[str, float]]], sizes: dict[str, int]) -> str:
     """The results as one Markdown table."""
-    rows = ["| set | n | system | exact match % | tests pass % | s/task |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| set | n | system | exact match % | edit similarity | tests pass % | s/task |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, systems in results.items():
         for system, figures in systems.items():
             passed = f"{figures['pass']:.1f}" if "pass" in figures else "-"
             rows.append(
-                f"| {name} | {sizes[name]} | {system} | {figures['exact']:.1f} | {passed} | "
-                f"{figures['seconds_per_task']:.1f} |"
+                f"| {name} | {sizes[name]} | {system} | {figures['exact']:.1f} | {figures['similarity']:.1f} | "
+                f"{passed} | {figures['seconds_per_task']:.1f} |"
             )
     return "\n".join(rows)
 

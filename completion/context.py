@@ -105,10 +105,14 @@ class ContextGatherer:
         return tuple(found)
 
     def _imported(self, path: str, own: Outline, names: set[str], language: str) -> list[ContextFile]:
-        """Signatures of the names used near the cursor that the file imports from the workspace."""
-        files: list[ContextFile] = []
+        """How to call what the file imports from the workspace: the names it imports by name (`from x
+        import a`) and those used near the cursor, from each file it imports; files with names used near
+        the cursor first, and those names first in them (the prompt keeps what fits its budget)."""
+        near: list[ContextFile] = []
+        rest: list[ContextFile] = []
         seen: set[str] = {path}
         for statement in own.imports:
+            imported = _imported_names(statement) if language == "python" else set()
             for target in self._resolve_cached(path, statement, language):
                 if target in seen:
                     continue
@@ -116,10 +120,12 @@ class ContextGatherer:
                 other = self._outline_of(target, language)
                 if other is None:
                     continue
-                used = [d.signature for d in other.named(names)][:MAX_FILE_DEFINITIONS]
-                if used:
-                    files.append(ContextFile(target, "\n\n".join(used)))
-        return files
+                top = [d for d in other.definitions if d.top_level]
+                used = [d for d in top if d.name in names]
+                chosen = (used + [d for d in top if d.name in imported and d.name not in names])[:MAX_FILE_DEFINITIONS]
+                if chosen:
+                    (near if used else rest).append(ContextFile(target, "\n\n".join(d.interface for d in chosen)))
+        return near + rest
 
     def _resolve_cached(self, path: str, statement: Node, language: str) -> list[str]:
         """Files an import statement refers to; remembered, since imports rarely change while typing."""
@@ -177,6 +183,13 @@ class ContextGatherer:
             while len(self._outlines) > OUTLINE_CACHE:
                 self._outlines.popitem(last=False)
         return result
+
+
+def _imported_names(statement: Node) -> set[str]:
+    """The names a Python `from x import a, b as c` imports (a, b); none for `import x`."""
+    if statement.child_by_field_name("module_name") is None:
+        return set()
+    return {node_text(n).split(" as ")[0].strip() for n in statement.children_by_field_name("name")}
 
 
 def _line_end(data: bytes, offset: int) -> int:

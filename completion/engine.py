@@ -252,27 +252,33 @@ class Engine:
         the user paused), so that the first suggestion there does not pay for the whole file. Runs only
         when nothing else waits, and a live request stops it within one small batch."""
         language = request.language or language_of(request.path)
-        if plan_completion(request, language, self.context.syntax, rules_for(language)).mode is Mode.NONE:
+        mode = plan_completion(request, language, self.context.syntax, rules_for(language)).mode
+        if mode is Mode.NONE:
             return None
+        line_start = mode is Mode.BLOCK
 
         def run(job: Job[int]) -> int:
             backend, traits = self._ensure_backend()
             if traits.fim is None:
                 return 0
-            return backend.prefill(self._fim_prompt(request, language, traits.fim).text, lambda: not job.cancelled)
+            prompt = self._fim_prompt(request, language, traits.fim, line_start)
+            return backend.prefill(prompt.text, lambda: not job.cancelled)
 
         if self._warming is not None:
             self._warming.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
         self._warming = self._worker.submit(Job(run, PRIORITY_BACKGROUND))
         return self._warming
 
-    def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat) -> FimPrompt:
-        """The prompt for `request`: its context within the token budget, in the model's FIM format."""
+    def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat, line_start: bool) -> FimPrompt:
+        """The prompt for `request`: its context within the token budget, in the model's FIM format; at a
+        line's start (a block is asked for) with the longer suffix, on top of the budget, so that the rest
+        of the prompt stays as it was."""
         context = self.context.gather(request, language)
         config, key = self.config, request.document or request.path
+        extra = max(config.line_start_suffix_tokens - config.suffix_tokens, 0) if line_start else 0
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
         prompt = build_fim_prompt(
-            request, fim, self._count, config.context_tokens, config.suffix_tokens, context, previous
+            request, fim, self._count, config.context_tokens, config.suffix_tokens, context, previous, extra
         )
         self._layouts[key] = prompt.layout
         while len(self._layouts) > LAYOUTS_KEPT:
@@ -286,7 +292,7 @@ class Engine:
             raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
         job.raise_if_cancelled()
         config, rules = self.config, rules_for(language)
-        prompt = self._fim_prompt(request, language, traits.fim)
+        prompt = self._fim_prompt(request, language, traits.fim, plan.mode is Mode.BLOCK)
         max_tokens = min(request.max_tokens or config.max_tokens, plan.max_tokens or config.max_tokens)
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
@@ -315,9 +321,8 @@ class Engine:
             generation.close()
         if (cut := stop_index(text + "\n", plan, line_before, request.suffix, rules)) is not None and cut < len(text):
             text, reason = text[:cut], StopReason.STOP
-        suggestion = Suggestion(
-            clean_suggestion(text, request.prefix, request.suffix), reason, _timings(job, began, generation, first_at)
-        )
+        text = clean_suggestion(text, request.prefix, request.suffix, plan.max_indent)
+        suggestion = Suggestion(text, reason, _timings(job, began, generation, first_at))
         self.cache.put(request, suggestion.text)
         if job.priority == PRIORITY_INLINE:  # a live request, not a speculation
             self._last_latency_ms = suggestion.timings.total_ms

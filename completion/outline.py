@@ -6,6 +6,7 @@ method headers), in a fraction of the tokens of the whole definition.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -16,6 +17,7 @@ from completion.syntax import GRAMMARS, node_text
 
 SHORT_DEFINITION_LINES = 3  # a definition this short is shown whole
 MAX_SIGNATURE_LINES = 24  # a class outline is cut after this many lines
+MAX_INTERFACE_LINES = 12  # lines of another file's class shown (its constructor and first methods)
 ASSIGNMENTS = frozenset({"assignment", "expression_statement"})
 # Node kinds that name things, in the grammars that have them (module.func() names func too).
 NAME_KINDS = ("identifier", "type_identifier", "property_identifier", "field_identifier", "constant")
@@ -36,6 +38,16 @@ class Definition:
     def signature(self) -> str:
         """What to show the model instead of the whole definition."""
         return signature(self.node, self.rules, self.data)
+
+    @cached_property
+    def interface(self) -> str:
+        """What another file needs to call it (see `interface`)."""
+        return interface(self.node, self.rules, self.data)
+
+    @property
+    def top_level(self) -> bool:
+        """True for a module-level definition (not a method): what other files can import."""
+        return self.node.parent is not None and self.node.parent.parent is None
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,44 @@ def signature(node: Node, rules: LanguageRules, data: bytes) -> str:
     if braces:
         lines.append(lead + "}")
     return "\n".join(lines)
+
+
+def _one_line_header(node: Node, rules: LanguageRules, data: bytes) -> str:
+    """A definition's header (decorators and parameters included) on one line, without its body."""
+    body = _inner(node, rules).child_by_field_name("body")
+    end = body.start_byte if body is not None else node.end_byte
+    text = data[node.start_byte : end].decode("utf-8", errors="replace")
+    if body is None:
+        text = text.split("\n", 1)[0]
+    if rules.comment:
+        text = re.sub(rf"\s{re.escape(rules.comment)}[^\n]*", "", text)  # comments in a multi-line header
+    text = re.sub(r"([(\[])\s+", r"\1", " ".join(text.split()))
+    return re.sub(r",?\s+([)\]])", r"\1", text).removesuffix(" {")
+
+
+def interface(node: Node, rules: LanguageRules, data: bytes) -> str:
+    """How a definition is called, for another file's prompt: its header with all parameters on one line,
+    the first line of its docstring, and for a class the headers of its constructor and public methods.
+    A call needs the parameters, which `signature` may cut in a long multi-line header. A short
+    definition is shown whole."""
+    if node.end_point.row - node.start_point.row < SHORT_DEFINITION_LINES:
+        return signature(node, rules, data)
+    inner = _inner(node, rules)
+    body = inner.child_by_field_name("body")
+    lines = [_one_line_header(node, rules, data)]
+    doc = _docstring(body).strip("\"' \n").split("\n", 1)[0].strip()
+    if doc:
+        lines.append(f'    """{doc}"""' if rules.offside else f"    {rules.comment} {doc}")
+    members = (
+        [c for c in body.named_children if _inner(c, rules).type in rules.definitions]
+        if body is not None and "class" in inner.type
+        else []
+    )
+    for member in members:
+        name = definition_name(_inner(member, rules)) or ""
+        if name == "__init__" or name == "constructor" or not name.startswith("_"):
+            lines.append("    " + _one_line_header(member, rules, data))
+    return "\n".join(lines[:MAX_INTERFACE_LINES])
 
 
 def outline(tree: Tree, data: bytes, rules: LanguageRules) -> Outline:

@@ -36,6 +36,9 @@ class Plan:
     # LINE at a line's end: once the statement is written, go on with the lines below it, down to the
     # body of the definition it is in (at top level: up to a blank line), while the time budget lasts.
     goes_on: bool = False
+    # At a line's start where indentation is syntax: the deepest column the first line may start at (the
+    # line above does not open a block), or None where any indentation may be right.
+    max_indent: int | None = None
     reason: str = ""  # why nothing is asked for
 
 
@@ -67,6 +70,19 @@ def _in_comment(request: FimRequest, tree: Tree | None, rules: LanguageRules) ->
     return False
 
 
+def _in_brackets_or_string(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> bool:
+    """True if the cursor is inside an open bracket or a string (unknown without a tree: True)."""
+    if tree is None:
+        return True
+    offset = len(request.prefix.encode("utf-8"))
+    node = tree.root_node.descendant_for_byte_range(offset, offset)
+    return any(
+        item.start_byte < offset < item.end_byte
+        and (item.type in rules.strings or (item.child_count > 0 and item.children[0].type in ("(", "[", "{")))
+        for item in ancestors(node)
+    )
+
+
 def _scope_at(tree: Tree, offset: int, rules: LanguageRules) -> Node | None:
     """The innermost definition (function, class) around the byte just before `offset`."""
     node = tree.root_node.descendant_for_byte_range(max(offset - 1, 0), max(offset - 1, 0))
@@ -74,35 +90,43 @@ def _scope_at(tree: Tree, offset: int, rules: LanguageRules) -> Node | None:
 
 
 def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
-    """The indentation of the next code line after the cursor's line if it is more of the definition
-    the code above the cursor is in (a hole in the middle of a function), else None.
+    """How far a hole in a definition may dedent: down to the next code line's indentation if that line
+    is more of the definition the code above the cursor is in (a hole in the middle of a function), else
+    down to the definition's body (a hole at its end: the function is not over because a block is);
+    None outside a definition.
 
-    Then the hole may run past a dedent down to that line's level: the code after it is the rest of the
-    same function. Judged from the last code line above the cursor, because a cursor on a blank line
-    after a function's last statement is, for the parser, already outside it. The definition's own
-    closing line (`}`, `end`) is not more of it."""
+    Judged from the last code line above the cursor, because a cursor on a blank line after a function's
+    last statement is, for the parser, already outside it. The definition's own closing line (`}`, `end`)
+    is not more of it, nor is the next definition."""
+    if tree is None:
+        return None
+    scope = _scope_at(tree, len(request.prefix.rsplit("\n", 1)[0].rstrip().encode("utf-8")), rules)
+    if scope is None:
+        return None
     below = request.suffix.split("\n")[1:]
     index = next((i for i, line in enumerate(below) if line.strip()), None)
-    if tree is None or index is None:
-        return None
-    row = request.prefix.count("\n") + 1 + index
-    scope = _scope_at(tree, len(request.prefix.rsplit("\n", 1)[0].rstrip().encode("utf-8")), rules)
-    if scope is None or scope.end_point.row < row:
-        return None
-    last = scope
-    while last.child_count:
-        last = last.children[-1]
-    closing = last.start_point.row == row and below[index].strip() == node_text(last)
-    return None if closing else indent_of(below[index])
+    row = request.prefix.count("\n") + 1 + (index or 0)
+    if index is not None and scope.end_point.row >= row:
+        last = scope
+        while last.child_count:
+            last = last.children[-1]
+        if not (last.start_point.row == row and below[index].strip() == node_text(last)):
+            return indent_of(below[index])
+    return _body_column(scope)
+
+
+def _body_column(scope: Node) -> int | None:
+    """The column of a definition's first statement (None for an empty body)."""
+    body = scope.child_by_field_name("body")
+    first = body.named_children[0] if body is not None and body.named_children else None
+    return first.start_point.column if first is not None else None
 
 
 def _body_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
     """The indentation of the body of the definition around the cursor (None outside one or without a
     grammar): lines that go on after a statement may close its blocks down to there, not further."""
     scope = _scope_at(tree, len(request.prefix.encode("utf-8")), rules) if tree is not None else None
-    body = scope.child_by_field_name("body") if scope is not None else None
-    first = body.named_children[0] if body is not None and body.named_children else None
-    return first.start_point.column if first is not None else None
+    return _body_column(scope) if scope is not None else None
 
 
 def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rules: LanguageRules) -> Plan:
@@ -128,4 +152,8 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
         following = next((line for line in request.suffix.split("\n")[1:] if line.strip()), "")
         scope = min(indent_of(previous) if previous else 0, indent_of(following) if following else 0)
     continued = _continued_indent(request, tree, rules)
-    return Plan(Mode.BLOCK, min_indent=min(scope, continued if continued is not None else scope), max_tokens=cap)
+    deepest = indent_of(previous) if rules.offside and previous and not opens_block(previous, rules) else None
+    if deepest is not None and _in_brackets_or_string(request, tree, rules):
+        deepest = None  # a continuation line or a docstring: its indentation is free
+    floor = min(scope, continued if continued is not None else scope)
+    return Plan(Mode.BLOCK, min_indent=floor, max_tokens=cap, max_indent=deepest)

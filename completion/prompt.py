@@ -36,6 +36,8 @@ class Layout:
     scopes: tuple[int, ...]  # first lines of the scopes around the cursor the folded view was made for
     head: str  # the folded view of the file above the window ("" for none)
     head_snippets: int  # snippets in it
+    files: str = ""  # other files shown above it
+    files_shown: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,12 +133,13 @@ def build_fim_prompt(
     suffix_budget: int,
     context: CodeContext | None = None,
     previous: Layout | None = None,
+    suffix_extra: int = 0,
 ) -> FimPrompt:
     """The FIM prompt for `request` in `fmt`: about `budget` tokens of code, `suffix_budget` of them
-    after the cursor, laid out like `previous` (the document's last prompt) where that still fits."""
+    after the cursor (and `suffix_extra` more on top, leaving the rest of the layout as it is), laid out
+    like `previous` (the document's last prompt) where that still fits."""
     context = context or CodeContext(files=request.context_files)
-    suffix, suffix_end = _suffix_window(request.suffix, suffix_budget, count)
-    files_text, files_shown = _files_block(context, fmt, count, int(budget * FILES_SHARE))
+    suffix, suffix_end = _suffix_window(request.suffix, suffix_budget + suffix_extra, count)
     lines = request.prefix.split("\n")
     cursor_line = len(lines) - 1
     whole = max(budget - suffix_budget, 0)  # the window's budget when it starts at the file's top
@@ -150,12 +153,16 @@ def build_fim_prompt(
         start = 0 if fits_whole else _window_start(lines, int((whole - head_budget) * (1 - GROWTH_SHARE)), count)
     prefix = _window(lines, start, whole if start == 0 else whole - head_budget, count)
     head, shown = "", 0
-    if start > 0 and previous is not None and (previous.window_start, previous.scopes) == (start, scopes):
-        head, shown = previous.head, previous.head_snippets  # as it was: the tokens after it stay cached
-    elif start > 0 and context.snippets:
-        visible = range(start, cursor_line + suffix_end + 1)
-        head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
-    layout = Layout(start, scopes, head, shown)
+    if previous is not None and (previous.window_start, previous.scopes) == (start, scopes):
+        # As they were: the tokens after them stay cached (other files follow the names near the cursor)
+        files_text, files_shown = previous.files, previous.files_shown
+        head, shown = previous.head, previous.head_snippets
+    else:
+        files_text, files_shown = _files_block(context, fmt, count, int(budget * FILES_SHARE))
+        if start > 0 and context.snippets:
+            visible = range(start, cursor_line + suffix_end + 1)
+            head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
+    layout = Layout(start, scopes, head, shown, files_text, files_shown)
     if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments on top
         infill = fmt.infill.format(prefix=files_text + head + prefix, suffix=suffix)
         return FimPrompt(infill, start, suffix_end, files_shown, shown, layout)
@@ -174,18 +181,23 @@ def _kept_start(lines: list[str], whole: int, folded: int, count: TokenCounter, 
 
 
 def _files_block(context: CodeContext, fmt: FimFormat, count: TokenCounter, budget: int) -> tuple[str, int]:
-    """Other files in their given order, as many as fit `budget` (on top of the code budget: taking it
-    from the window cost 10 points of exact match on the cross-file set, docs/benchmarks.md; they sit in
-    the stable part of the prompt, so they are evaluated once, not per keystroke)."""
+    """Other files in their given order, as much as fits `budget` (on top of the code budget: taking it
+    from the window cost 10 points of exact match on the cross-file set, docs/benchmarks.md). A file that
+    does not fit whole keeps its leading definitions (blank-line separated) that fit; one with none
+    that fits is left out."""
     text, shown = "", 0
     for context_file in context.files:
-        block = (
-            fmt.context_file.format(path=context_file.path, text=context_file.text)
-            if fmt.repo_form
-            else _commented(context_file.path, context_file.text, context.comment)
-        )
-        cost = count(block)
-        if cost > budget:
-            break  # files keep their order: skipping one would reshuffle what follows
-        text, shown, budget = text + block, shown + 1, budget - cost
+        parts = context_file.text.split("\n\n")
+        while parts:
+            body = "\n\n".join(parts)
+            block = (
+                fmt.context_file.format(path=context_file.path, text=body)
+                if fmt.repo_form
+                else _commented(context_file.path, body, context.comment)
+            )
+            cost = count(block) if len(block) <= budget * MAX_CHARS_PER_TOKEN else budget + 1
+            if cost <= budget:
+                text, shown, budget = text + block, shown + 1, budget - cost
+                break
+            parts.pop()
     return text, shown

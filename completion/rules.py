@@ -21,6 +21,9 @@ class LanguageRules:
     # A line starting with one of these ends a completion anywhere: a chat-tuned model drifting into a
     # Markdown answer opens a fence.
     stop_lines: tuple[str, ...] = ("```",)
+    # Indentation is syntax (the off-side rule): a line indented deeper than the code above allows is an
+    # error, not a style.
+    offside: bool = False
 
 
 _C_LIKE_STOPS = ("#include", "#define")
@@ -34,6 +37,7 @@ RULES: dict[str, LanguageRules] = {
         strings=frozenset({"string", "string_content"}),
         block_openers=(":",),
         stop_words=("def ", "class ", "async def ", "@", "if __name__"),
+        offside=True,
     ),
     "javascript": LanguageRules(
         comment="//",

@@ -135,8 +135,21 @@ def _match_indent_style(text: str, prefix: str) -> str:
     return text
 
 
-def clean_suggestion(text: str, prefix: str, suffix: str) -> str:
-    """The final text to insert at the cursor."""
+def _within_indent(text: str, line_before: str, deepest: int | None) -> str:
+    """Shift a suggestion left whose first line starts deeper than `deepest` (the plan's limit where
+    indentation is syntax): the model wrote the right line at a miscounted indentation, and `for x in xs:`
+    four columns deeper than the statement above it is an IndentationError, not a suggestion."""
+    first = text.split("\n", 1)[0]
+    if deepest is None or not first.strip():
+        return text
+    excess = indent_of(line_before + first) - deepest
+    if excess <= 0 or excess > len(first) - len(first.lstrip(" ")):
+        return text  # only the model's own leading spaces are removed
+    return "\n".join(line[excess:] if line[:excess].isspace() else line for line in text.split("\n"))
+
+
+def clean_suggestion(text: str, prefix: str, suffix: str, deepest: int | None = None) -> str:
+    """The final text to insert at the cursor; `deepest` is the plan's `max_indent`."""
     text = _THINK.sub("", text)
     cut = repeated_suffix_start(text, suffix)
     if cut is not None:
@@ -147,6 +160,7 @@ def clean_suggestion(text: str, prefix: str, suffix: str) -> str:
     text = _cut_at_brackets_closed_after_cursor(text, line_before, rest)
     text = _drop_repeated_lines(text, prefix)
     text = _match_indent_style(text, prefix)
+    text = _within_indent(text, line_before, deepest)
     if "\n" in text:
         text = text.rstrip()
     return text.rstrip(" \t") if rest.strip() else text

@@ -104,6 +104,29 @@ def test_python_imports_bring_their_definitions(tmp_path: Path) -> None:
     assert "\nfrom shop.text import slugify\nfrom .text import slugify as s2\n" in prompt.text
 
 
+def test_other_files_show_how_to_call_what_is_imported(tmp_path: Path) -> None:
+    (tmp_path / "auth.py").write_text(
+        "class BasicAuth:\n"
+        '    """Credentials sent as a (username, password) pair.\n\n    Details nobody needs.\n    """\n'
+        "    def __init__(\n        self,\n        username: str,  # login\n        password: str,\n    ) -> None:\n"
+        "        self._pair = (username, password)\n\n"
+        "    def _encode(self) -> str:\n        return ':'.join(self._pair)\n\n"
+        "    def headers(self) -> dict[str, str]:\n        return {'Authorization': self._encode()}\n\n\n"
+        "def unrelated():\n    pass\n"
+    )
+    main = "from auth import BasicAuth\n\n\ndef login(pair):\n"  # BasicAuth is not used near the cursor
+    context = ContextGatherer(Workspace(tmp_path)).gather(FimRequest(main, "\n", path="app.py"), "python")
+    assert [(f.path, f.text) for f in context.files] == [
+        (
+            "auth.py",
+            "class BasicAuth:\n"
+            '    """Credentials sent as a (username, password) pair."""\n'
+            "    def __init__(self, username: str, password: str) -> None:\n"
+            "    def headers(self) -> dict[str, str]:",
+        )
+    ]
+
+
 def test_typescript_relative_imports(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "geometry.ts").write_text(
@@ -114,7 +137,8 @@ def test_typescript_relative_imports(tmp_path: Path) -> None:
     request = FimRequest(main, "));\n", path="src/main.ts", language="typescript")
     context = ContextGatherer(Workspace(tmp_path)).gather(request, "typescript")
     assert [f.path for f in context.files] == ["src/geometry.ts"]
-    assert "export function area(shape: Circle): number {" in context.files[0].text
+    assert "export function area(shape: Circle): number" in context.files[0].text
+    assert "Math.PI" not in context.files[0].text  # how to call it, not its body
     assert "export interface Circle { radius: number }" in context.files[0].text
 
 

@@ -56,6 +56,15 @@ def test_next_keystroke_reuses_the_cached_prompt(qwen_engine: Engine) -> None:
     assert second.timings.evaluated_tokens < 10
 
 
+def test_a_line_start_shows_more_of_the_code_below_than_a_keystroke_mid_line(qwen_engine: Engine) -> None:
+    below = "\n" + "".join(f"after{n} = {n}\n" for n in range(100))
+    mid_line = qwen_engine.complete(FimRequest("x = 1\ny = ", below))
+    line_start = qwen_engine.complete(FimRequest("x = 1\n", below))
+    config = qwen_engine.config
+    extra = line_start.timings.prompt_tokens - mid_line.timings.prompt_tokens
+    assert config.line_start_suffix_tokens - config.suffix_tokens - 16 < extra <= config.line_start_suffix_tokens
+
+
 def test_typing_what_the_suggestion_begins_with_is_answered_from_the_cache(qwen_engine: Engine) -> None:
     prefix, suffix = "def add(a, b):\n    return ", "\n"
     assert qwen_engine.complete(FimRequest(prefix, suffix, document="d")).text == "a + b"

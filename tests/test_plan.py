@@ -20,8 +20,11 @@ CASES = [
     # A hole in the middle of a function may run past the dedent, down to where the function goes on:
     ("python", "def f(xs):\n    for x in xs:\n", "\n    return x\n", Mode.BLOCK, 4),
     ("python", "def f(xs):\n    for x in xs:\n        ", "\n    return x\n", Mode.BLOCK, 4),
-    # ...but not into the next definition: after a function's last line, the next method is not its rest.
-    ("python", "class A:\n    def f(self):\n        if self:\n", "\n    def g(self):\n        pass\n", Mode.BLOCK, 9),
+    # ...and a hole at a function's end may close its blocks down to the function's body (it is not over
+    # because an `if` is), but not into the next definition: the next method is not its rest.
+    ("python", "class A:\n    def f(self):\n        x = 1\n        if x:\n", "\n    def g(self):\n", Mode.BLOCK, 8),
+    ("python", "def f(n):\n    xs = []\n    while n:\n", "", Mode.BLOCK, 4),
+    ("python", "if ready:\n", "\nprint(1)\n", Mode.BLOCK, 1),  # outside a definition: the block only
     ("python", "class A:\n    def f(self):\n        x = 1\n        ", "\n    def g(self):\n", Mode.BLOCK, 8),
     ("python", "print(", ")\n", Mode.LINE, 0),
     ("python", "x = compute(", ") + other\n", Mode.NONE, 0),
@@ -52,3 +55,23 @@ def test_plan(language: str, prefix: str, suffix: str, mode: Mode, min_indent: i
 def test_mid_line_completions_are_kept_short() -> None:
     plan = plan_completion(FimRequest("print(", ")\n"), "python", SyntaxCache(), rules_for("python"))
     assert plan.max_tokens is not None and plan.max_tokens < 64
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "deepest"),
+    [
+        ("def f(n):\n    primes = []\n", "\n        ok = True\n", 4),  # below a statement: no deeper than it
+        ("def f(n):\n    for i in n:\n", "\n        ok = True\n", None),  # below an opener: deeper is right
+        ("x = call(\n    a,\n", "\n)\n", None),  # a continuation line inside brackets
+        ('def f():\n    """Doc.\n\n', '\n    """\n', None),  # inside a docstring
+    ],
+)
+def test_deepest_first_line_where_indentation_is_syntax(prefix: str, suffix: str, deepest: int | None) -> None:
+    plan = plan_completion(FimRequest(prefix, suffix, language="python"), "python", SyntaxCache(), rules_for("python"))
+    assert plan.max_indent == deepest
+
+
+def test_no_indentation_limit_where_indentation_is_style() -> None:
+    prefix, suffix = "function f() {\n  let x = 1;\n", "\n}\n"
+    plan = plan_completion(FimRequest(prefix, suffix), "javascript", SyntaxCache(), rules_for("javascript"))
+    assert plan.max_indent is None

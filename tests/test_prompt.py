@@ -57,6 +57,17 @@ def test_other_files_as_comments_for_qwen_and_in_repository_form_for_starcoder2(
     )
 
 
+def test_other_files_keep_what_fits_of_them_in_order() -> None:
+    huge = ContextFile("huge.py", "def h(" + ", ".join(f"a{n}" for n in range(100)) + "): pass")
+    small = ContextFile("small.py", "def g(): pass")
+    big = ContextFile("big.py", "\n\n".join(f"def f{n}(a, b): pass" for n in range(100)))
+    request = FimRequest("x = ", "", path="main.py", context_files=(huge, small, big))
+    prompt = build_fim_prompt(request, fim_format("qwen2.5-coder"), count_words, 100, 10)  # 35 for files
+    assert prompt.files_shown == 2  # the huge one cannot fit; the big one keeps its leading definitions
+    assert "def h(" not in prompt.text and "f20" not in prompt.text
+    assert prompt.text.index("# def g(): pass") < prompt.text.index("# def f0(a, b): pass")
+
+
 def test_budget_keeps_the_lines_nearest_the_cursor() -> None:
     prefix = "".join(f"line{n} = {n}\n" for n in range(500)) + "y = "
     suffix = "\n" + "".join(f"after{n} = {n}\n" for n in range(500))
@@ -65,6 +76,19 @@ def test_budget_keeps_the_lines_nearest_the_cursor() -> None:
     assert "line499 = 499\ny = <|fim_suffix|>\nafter0 = 0" in prompt.text
     assert "line0 = 0" not in prompt.text and "after499" not in prompt.text
     assert count_words(prompt.text.split("<|fim_suffix|>")[1]) <= 60
+
+
+def test_a_longer_suffix_at_a_line_start_leaves_the_prefix_side_as_it_was() -> None:
+    prefix = "".join(f"line{n} = {n}\n" for n in range(500))
+    suffix = "\n" + "".join(f"after{n} = {n}\n" for n in range(500))
+    fmt, request = fim_format("qwen2.5-coder"), FimRequest(prefix, suffix)
+    typing = build_fim_prompt(request, fmt, count_words, 400, 10)
+    line_start = build_fim_prompt(request, fmt, count_words, 400, 10, None, typing.layout, suffix_extra=90)
+    before = typing.text.split("<|fim_suffix|>")[0]
+    assert line_start.text.startswith(before + "<|fim_suffix|>")  # the cached part is reused
+    assert line_start.layout == typing.layout
+    assert line_start.suffix_end_line > typing.suffix_end_line + 10
+    assert count_words(line_start.text.split("<|fim_suffix|>")[1]) <= 100
 
 
 def typed(prefix: str, text: str, previous: Layout | None) -> FimPrompt:

@@ -17,7 +17,7 @@ def finish(prefix: str, suffix: str, written: str, language: str) -> str:
     plan = plan_completion(FimRequest(prefix, suffix, language=language), language, SyntaxCache(), rules)
     line_before = prefix.rsplit("\n", 1)[-1]
     cut = stop_index(written + "\n", plan, line_before, suffix, rules)
-    return clean_suggestion(written[:cut] if cut is not None else written, prefix, suffix)
+    return clean_suggestion(written[:cut] if cut is not None else written, prefix, suffix, plan.max_indent)
 
 
 def test_at_a_line_end_the_statement_goes_on_with_the_lines_of_its_scope() -> None:
@@ -99,6 +99,16 @@ def test_a_looping_model_is_cut_where_it_repeats_lines() -> None:
 def test_indentation_follows_the_file() -> None:
     prefix = "def f():\n    if ready:\n"
     assert clean_suggestion("\t\tgo()\n\t\tstop()", prefix, "\n") == "        go()\n        stop()"
+
+
+def test_a_line_deeper_than_python_allows_is_shifted_to_where_it_can_be() -> None:
+    prefix, suffix = "def primes(n):\n    found = []\n", "\n        if all(i % p for p in found):\n"
+    written = "        for i in range(2, n):\n            pass"  # one level too deep: an IndentationError
+    assert finish(prefix, suffix, written, "python") == "    for i in range(2, n):\n        pass"
+    after_opener = "def primes(n):\n    for i in range(2, n):\n"
+    assert finish(after_opener, suffix, "        found.append(i)", "python") == "        found.append(i)"
+    js = "function f() {\n  let x = 1;\n"  # indentation is style there: kept as written
+    assert finish(js, "\n}\n", "      x += 1;", "javascript") == "      x += 1;"
 
 
 def test_think_text_never_reaches_code() -> None:
