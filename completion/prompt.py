@@ -1,12 +1,13 @@
 """Fill-in-the-middle prompt assembly within a token budget, laid out stable-first.
 
 llama.cpp keeps the KV cache of the previous prompt and re-evaluates only from the first token that
-differs. So the prompt runs from what changes least to what changes most: other files, then a folded
-view of the current file (its imports, the headers around the cursor, definitions it uses) above a
-prefix window, then the short suffix. While the user types, the previous prompt's Layout is kept: the
-window's first line stays put until the window outgrows its budget (then it jumps forward, leaving room
-to grow), and the folded view is reused as it was for as long as the window and the enclosing scopes
-stay the same. So a keystroke re-evaluates only the typed text, the suffix and the markers.
+differs. So the prompt runs from what changes least to what changes most: a folded view of the current
+file (its imports, the headers around the cursor, definitions it uses), then other files right above the
+prefix window (nearer the cursor they help more: docs/benchmarks.md), then the short suffix. While the
+user types, the previous prompt's Layout is kept: the window's first line stays put until the window
+outgrows its budget (then it jumps forward, leaving room to grow), and the folded view and other files
+are reused as they were for as long as the window and the enclosing scopes stay the same. So a
+keystroke re-evaluates only the typed text, the suffix and the markers.
 """
 
 from __future__ import annotations
@@ -163,8 +164,8 @@ def build_fim_prompt(
             visible = range(start, cursor_line + suffix_end + 1)
             head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
     layout = Layout(start, scopes, head, shown, files_text, files_shown)
-    if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments on top
-        infill = fmt.infill.format(prefix=files_text + head + prefix, suffix=suffix)
+    if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments above the window
+        infill = fmt.infill.format(prefix=head + files_text + prefix, suffix=suffix)
         return FimPrompt(infill, start, suffix_end, files_shown, shown, layout)
     infill = fmt.infill.format(prefix=head + prefix, suffix=suffix)
     header = fmt.repo_header.format(repo=request.repo or "workspace")

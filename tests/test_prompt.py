@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from completion.context import CodeContext, Snippet
 from completion.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.runtime.llama_backend import LlamaBackend
 from completion.traits import detect_traits
@@ -66,6 +67,13 @@ def test_other_files_keep_what_fits_of_them_in_order() -> None:
     assert prompt.files_shown == 2  # the huge one cannot fit; the big one keeps its leading definitions
     assert "def h(" not in prompt.text and "f20" not in prompt.text
     assert prompt.text.index("# def g(): pass") < prompt.text.index("# def f0(a, b): pass")
+
+
+def test_other_files_sit_between_the_folded_view_and_the_window() -> None:
+    prefix = "import os\n" + "".join(f"line{n} = {n}\n" for n in range(500)) + "y = "
+    context = CodeContext((Snippet(0, 0, "import os", 1),), (ContextFile("lib.py", "def f(): pass"),), "#")
+    prompt = build_fim_prompt(FimRequest(prefix, "\n"), fim_format("qwen2.5-coder"), count_words, 400, 10, context)
+    assert prompt.text.index("import os") < prompt.text.index("# lib.py:\n# def f()") < prompt.text.index("line499")
 
 
 def test_budget_keeps_the_lines_nearest_the_cursor() -> None:
