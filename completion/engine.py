@@ -252,16 +252,15 @@ class Engine:
         the user paused), so that the first suggestion there does not pay for the whole file. Runs only
         when nothing else waits, and a live request stops it within one small batch."""
         language = request.language or language_of(request.path)
-        mode = plan_completion(request, language, self.context.syntax, rules_for(language)).mode
-        if mode is Mode.NONE:
+        plan = plan_completion(request, language, self.context.syntax, rules_for(language))
+        if plan.mode is Mode.NONE:
             return None
-        line_start = mode is Mode.BLOCK
 
         def run(job: Job[int]) -> int:
             backend, traits = self._ensure_backend()
             if traits.fim is None:
                 return 0
-            prompt = self._fim_prompt(request, language, traits.fim, line_start)
+            prompt = self._fim_prompt(request, language, traits.fim, plan)
             return backend.prefill(prompt.text, lambda: not job.cancelled)
 
         if self._warming is not None:
@@ -269,12 +268,13 @@ class Engine:
         self._warming = self._worker.submit(Job(run, PRIORITY_BACKGROUND))
         return self._warming
 
-    def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat, line_start: bool) -> FimPrompt:
+    def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat, plan: Plan) -> FimPrompt:
         """The prompt for `request`: its context within the token budget, in the model's FIM format; at a
         line's start (a block is asked for) with the longer suffix, on top of the budget, so that the rest
         of the prompt stays as it was."""
         context = self.context.gather(request, language)
         config, key = self.config, request.document or request.path
+        line_start = plan.mode is Mode.BLOCK  # a block is asked for only at a line's start
         extra = max(config.line_start_suffix_tokens - config.suffix_tokens, 0) if line_start else 0
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
         prompt = build_fim_prompt(
@@ -292,7 +292,7 @@ class Engine:
             raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
         job.raise_if_cancelled()
         config, rules = self.config, rules_for(language)
-        prompt = self._fim_prompt(request, language, traits.fim, plan.mode is Mode.BLOCK)
+        prompt = self._fim_prompt(request, language, traits.fim, plan)
         max_tokens = min(request.max_tokens or config.max_tokens, plan.max_tokens or config.max_tokens)
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000

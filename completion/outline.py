@@ -33,6 +33,7 @@ class Definition:
     node: Node
     rules: LanguageRules
     data: bytes
+    top_level: bool = True  # module-level (what other files can import), not a class's method
 
     @cached_property
     def signature(self) -> str:
@@ -43,11 +44,6 @@ class Definition:
     def interface(self) -> str:
         """What another file needs to call it (see `interface`)."""
         return interface(self.node, self.rules, self.data)
-
-    @property
-    def top_level(self) -> bool:
-        """True for a module-level definition (not a method): what other files can import."""
-        return self.node.parent is not None and self.node.parent.parent is None
 
 
 @dataclass(frozen=True)
@@ -185,7 +181,9 @@ def outline(tree: Tree, data: bytes, rules: LanguageRules) -> Outline:
             for member in body.named_children if body is not None and inner.type in rules.scopes else []:
                 member_name = definition_name(_inner(member, rules))
                 if member_name and _inner(member, rules).type in rules.definitions:
-                    definitions.append(Definition(member_name, member.start_byte, member.end_byte, member, rules, data))
+                    definitions.append(
+                        Definition(member_name, member.start_byte, member.end_byte, member, rules, data, False)
+                    )
     return Outline(tuple(imports), tuple(definitions))
 
 
