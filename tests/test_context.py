@@ -108,7 +108,8 @@ def test_other_files_show_how_to_call_what_is_imported(tmp_path: Path) -> None:
     (tmp_path / "auth.py").write_text(
         "class BasicAuth:\n"
         '    """Credentials sent as a (username, password) pair.\n\n    Details nobody needs.\n    """\n'
-        "    def __init__(\n        self,\n        username: str,  # login\n        password: str,\n    ) -> None:\n"
+        "    def __init__(\n        self,\n        username: str,  # login\n        password: str,\n"
+        '        sep: str = " # ",  # a hash in a string stays, the comment goes\n    ) -> None:\n'
         "        self._pair = (username, password)\n\n"
         "    def _encode(self) -> str:\n        return ':'.join(self._pair)\n\n"
         "    def headers(self) -> dict[str, str]:\n        return {'Authorization': self._encode()}\n\n\n"
@@ -121,7 +122,7 @@ def test_other_files_show_how_to_call_what_is_imported(tmp_path: Path) -> None:
             "auth.py",
             "class BasicAuth:\n"
             '    """Credentials sent as a (username, password) pair."""\n'
-            "    def __init__(self, username: str, password: str) -> None:\n"
+            '    def __init__(self, username: str, password: str, sep: str = " # ") -> None:\n'
             "    def headers(self) -> dict[str, str]:",
         )
     ]
