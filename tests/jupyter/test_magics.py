@@ -34,6 +34,11 @@ def text(cell: Any) -> str:
 
 def test_ask_explain_fix_and_status_through_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
     options = (f"--TabwiseExtension.model_path={tiny_models.qwen}", "--TabwiseExtension.threads=1")
+    payloads: dict[int, list[dict[str, Any]]] = {}
+
+    def keep_payload(cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        payloads[cell_index] = execute_reply["content"].get("payload", [])
+
     with jupyter_server(tmp_path, *options) as server:
         notebook = run_notebook(
             server,
@@ -48,6 +53,7 @@ def test_ask_explain_fix_and_status_through_the_server(tiny_models: TinyModels, 
                 "%%ask -f code\nWrite it as code.",
             ],
             timeout=120,
+            on_cell_executed=keep_payload,
         )
         status = server.get("tabwise/status")
     cells = notebook.cells
@@ -57,6 +63,9 @@ def test_ask_explain_fix_and_status_through_the_server(tiny_models: TinyModels, 
     assert "the Jupyter server at http://127.0.0.1" in markdown(cells[6])[0]
     assert all("engine in this kernel" not in text(cell) for cell in cells)  # the server's model was used
     assert status["state"] == "ready" and status["last_outcome"] == "done"
+    offered = [p for p in payloads[7] if p["source"] == "set_next_input"]  # -f code: the answer as a new cell
+    assert [(p["text"], p["replace"]) for p in offered] == [(CHAT_SCRIPT, False)]
+    assert not any(p["source"] == "set_next_input" for p in payloads[2])  # a plain %%ask offers no cell
 
 
 def test_interrupt_stops_the_generation_in_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
