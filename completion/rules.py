@@ -21,6 +21,9 @@ class LanguageRules:
     # A line starting with one of these ends a completion anywhere: a chat-tuned model drifting into a
     # Markdown answer opens a fence.
     stop_lines: tuple[str, ...] = ("```",)
+    # A line starting with one of these at the indentation of the line that opened a block goes on with
+    # the same statement (`elif`, `else`), so the block's end does not end the completion there.
+    clauses: tuple[str, ...] = ()
     # Indentation is syntax (the off-side rule): a line indented deeper than the code above allows is an
     # error, not a style.
     offside: bool = False
@@ -37,6 +40,7 @@ RULES: dict[str, LanguageRules] = {
         strings=frozenset({"string", "string_content"}),
         block_openers=(":",),
         stop_words=("def ", "class ", "async def ", "@", "if __name__"),
+        clauses=("elif ", "else:", "except ", "except:", "finally:"),
         offside=True,
     ),
     "javascript": LanguageRules(

@@ -71,8 +71,10 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
             if is_retyped(line, following):
                 return offset
             if in_block and indent_of(line) < min_indent:
-                closes_own_block = opened_here and line.lstrip()[:1] in CLOSERS and indent_of(line) == min_indent - 1
-                return offset + 1 + len(line) if closes_own_block else offset
+                at_opener = indent_of(line) == min_indent - 1
+                if not (at_opener and line.lstrip().startswith(rules.clauses)):
+                    closes_own_block = opened_here and line.lstrip()[:1] in CLOSERS and at_opener
+                    return offset + 1 + len(line) if closes_own_block else offset
             if rules.stop_words and indent_of(line) == 0 and line.startswith(rules.stop_words):
                 return offset
             if rules.stop_lines and line.lstrip().startswith(rules.stop_lines):

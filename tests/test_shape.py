@@ -67,6 +67,19 @@ def test_block_mode_ends_at_the_dedent_python() -> None:
     assert finish(prefix, "\n", written, "python") == "        self.items.append(item)"
 
 
+def test_a_block_goes_on_with_the_next_clause_of_its_statement_python() -> None:
+    prefix = "score = 95\nif score > 90:\n"  # top level (a script, a notebook cell): the if body's dedent ends it
+    written = "    grade = 'A'\nelif score > 80:\n    grade = 'B'\nelse:\n    grade = 'C'\nprint(grade)\n"
+    expected = "    grade = 'A'\nelif score > 80:\n    grade = 'B'\nelse:\n    grade = 'C'"
+    assert finish(prefix, "\n", written, "python") == expected  # the if statement, whole; not what follows it
+    typed = finish("try", "\n", ":\n    x = int(s)\nexcept ValueError:\n    x = 0\nprint(x)\n", "python")
+    assert typed == ":\n    x = int(s)\nexcept ValueError:\n    x = 0"
+    nested = "if a:\n    if b:\n"  # an else at the outer if's column belongs to the outer if
+    assert finish(nested, "\n", "        g()\nelse:\n    h()\n", "python") == "        g()"
+    suffix = "\nelse:\n    grade = 'C'\n"  # the clause the code below already has is not written again
+    assert finish(prefix, suffix, "    grade = 'A'\nelse:\n    grade = 'C'\n", "python") == "    grade = 'A'"
+
+
 def test_block_mode_stops_before_the_suffix_closing_brace_go() -> None:
     prefix = "package main\n\nfunc add(a, b int) int {\n"
     assert finish(prefix, "}\n", "\treturn a + b\n}\n\nfunc main() {}\n", "go") == "\treturn a + b"
