@@ -179,6 +179,8 @@ def main() -> None:
                 if log:
                     print(json.dumps({"set": name, "system": label}), file=log, flush=True)
                 results[name][label] = score(tasks, system, multi, functional, log)
+    if log:
+        log.close()
     print(table(results, {name: len(tasks) for name, tasks in sets.items()}))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")

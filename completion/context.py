@@ -112,7 +112,7 @@ class ContextGatherer:
         rest: list[ContextFile] = []
         seen: set[str] = {path}
         for statement in own.imports:
-            imported = _imported_names(statement) if language == "python" else set()
+            imported = _imported_names(statement)
             for target in self._resolve_cached(path, statement, language):
                 if target in seen:
                     continue
@@ -186,7 +186,8 @@ class ContextGatherer:
 
 
 def _imported_names(statement: Node) -> set[str]:
-    """The names a Python `from x import a, b as c` imports (a, b); none for `import x`."""
+    """The names a Python `from x import a, b as c` imports (a, b); none for `import x` or another
+    language's import."""
     if statement.child_by_field_name("module_name") is None:
         return set()
     return {node_text(n).split(" as ")[0].strip() for n in statement.children_by_field_name("name")}

@@ -130,22 +130,21 @@ def signature(node: Node, rules: LanguageRules, data: bytes) -> str:
 def _one_line_header(node: Node, rules: LanguageRules, data: bytes) -> str:
     """A definition's header (decorators and parameters included) on one line, without its body."""
     body = _inner(node, rules).child_by_field_name("body")
-    end = body.start_byte if body is not None else node.end_byte
-    text = _without_comments(node, end, data).decode("utf-8", errors="replace")
-    if body is None:
-        text = text.split("\n", 1)[0]
+    line_end = data.find(b"\n", node.start_byte, node.end_byte)
+    end = body.start_byte if body is not None else line_end if line_end >= 0 else node.end_byte
+    text = _without_comments(node, end, rules, data).decode("utf-8", errors="replace")
     text = re.sub(r"([(\[])\s+", r"\1", " ".join(text.split()))
     return re.sub(r",?\s+([)\]])", r"\1", text).removesuffix(" {")
 
 
-def _without_comments(node: Node, end: int, data: bytes) -> bytes:
+def _without_comments(node: Node, end: int, rules: LanguageRules, data: bytes) -> bytes:
     """The node's text up to `end` without its comments (by the tree: a `#` in a default string stays)."""
     comments: list[Node] = []
     pending = [node]
     while pending:
         for child in pending.pop().children:
             if child.start_byte < end:
-                (comments if "comment" in child.type else pending).append(child)
+                (comments if child.type in rules.comments else pending).append(child)
     kept, start = [], node.start_byte
     for comment in sorted(comments, key=lambda c: c.start_byte):
         kept.append(data[start : comment.start_byte])
