@@ -28,6 +28,8 @@ from completion.models import (
 from completion.types import ChunkKind, FimRequest, Timings
 from completion.workspace import Workspace, find_root
 
+COMMAND_LINE_LIMIT_MS = 120_000  # `tabwise complete` waits for whole lines; this only bounds a runaway model
+
 
 def read_source(path: Path) -> str:
     """The text of a source file; RequestError for a missing, binary or non-UTF-8 file."""
@@ -92,7 +94,14 @@ def cmd_complete(args: argparse.Namespace) -> int:
     prefix, suffix = split_at(text, args.line, args.column)
     root = find_root(args.file)
     path = args.file.resolve().relative_to(root).as_posix()
-    request = FimRequest(prefix, suffix, path=path, language=language_of(path), max_tokens=args.max_tokens)
+    request = FimRequest(
+        prefix,
+        suffix,
+        path=path,
+        language=language_of(path),
+        max_tokens=args.max_tokens,
+        time_budget_ms=COMMAND_LINE_LIMIT_MS,  # no keystroke to keep up with: whole lines, not a budget's cut
+    )
     with Engine(engine_config(args), workspace=Workspace(root)) as engine:
         suggestion = engine.complete(request)
     print(suggestion.text)
@@ -135,6 +144,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         device = f"GPU ({'all' if info.gpu_layers < 0 else info.gpu_layers} layers)" if info.gpu_layers else "CPU"
         print(f"device          {device}; GPU offload {'built in' if info.gpu_offload_supported else 'not built'}")
         print(f"threads         {info.threads} (batch {info.threads_batch}); context {info.n_ctx} tokens")
+        buffers = ", ".join(f"{name} {mib:,.0f} MiB" for name, mib in info.weight_buffers) or "unknown"
+        print(f"weights         {buffers}")
+        print(f"                ({info.weight_buffers_reason})")
         print(f"load time       {info.load_ms / 1000:.2f} s")
         print(f"completion      {('fill-in-the-middle, ' + traits.fim.name) if traits.fim else 'none (chat only)'}")
         print(f"reasoning       {'yes: <think> kept apart from answers' if traits.reasoning else 'no'}")

@@ -24,6 +24,9 @@ class EngineConfig:
     n_threads_batch: int | None = None
     # Tokens evaluated per llama.cpp batch; 512 is llama.cpp's default and fastest on this CPU.
     n_batch: int = 512
+    # llama.cpp's extra weight buffer types (CPU_REPACK, AMX): None = on, except where the AMX buffer would
+    # be used, which crashes (completion/runtime/buffers.py); True or False forces the choice.
+    extra_buffers: bool | None = None
     # Load the model when the engine starts instead of on the first request.
     preload: bool = False
     # After a suggestion, prepare the one that follows its acceptance while idle (preempted by typing).

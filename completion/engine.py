@@ -30,7 +30,7 @@ from completion.rules import rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
 from completion.shape import clean_suggestion, stop_index
 from completion.stream import ChatStream
-from completion.think import ThinkSplitter
+from completion.think import ThinkSplitter, open_thinking
 from completion.traits import ModelTraits, detect_traits
 from completion.types import (
     ChatChunk,
@@ -171,7 +171,15 @@ class Engine:
         be generating); the model is reloaded on next use if a load setting changed."""
 
         def swap(job: Job[None]) -> None:
-            reload_fields = ("model_path", "n_ctx", "n_gpu_layers", "n_threads", "n_threads_batch", "n_batch")
+            reload_fields = (
+                "model_path",
+                "n_ctx",
+                "n_gpu_layers",
+                "n_threads",
+                "n_threads_batch",
+                "n_batch",
+                "extra_buffers",
+            )
             if any(getattr(config, f) != getattr(self.config, f) for f in reload_fields):
                 self._backend, self._traits, self._failed = None, None, None
                 self._set_state("unloaded", None)
@@ -293,7 +301,8 @@ class Engine:
         job.raise_if_cancelled()
         config, rules = self.config, rules_for(language)
         prompt = self._fim_prompt(request, language, traits.fim, plan)
-        max_tokens = min(request.max_tokens or config.max_tokens, plan.max_tokens or config.max_tokens)
+        max_tokens = request.max_tokens or config.max_tokens  # a request's own limit wins over the setting
+        max_tokens = min(max_tokens, plan.max_tokens or max_tokens)  # where only a short completion fits
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
         line_before = request.prefix.rsplit("\n", 1)[-1]
@@ -397,6 +406,8 @@ class Engine:
     ) -> ChatResult:
         config, began = self.config, time.perf_counter()
         prompt = backend.render_chat(_fold_system(messages) if not traits.system_prompt else messages)
+        if traits.reasoning:
+            prompt = open_thinking(prompt)
         room = backend.info.n_ctx - backend.token_count(prompt)
         if room < 16:
             raise RequestError(f"the question is too long for the model's {backend.info.n_ctx}-token window")
@@ -406,7 +417,7 @@ class Engine:
             top_p=_first(traits.top_p, config.chat_top_p),
             seed=config.seed,
         )
-        splitter = ThinkSplitter(reasoning=traits.reasoning, starts_inside=prompt.rstrip().endswith("<think>"))
+        splitter = ThinkSplitter(reasoning=traits.reasoning, starts_inside=traits.reasoning)
         parts: dict[ChunkKind, list[str]] = {ChunkKind.ANSWER: [], ChunkKind.REASONING: []}
         first_at = 0.0
 

@@ -19,6 +19,12 @@ def _partial_tag_start(text: str, tag: str) -> int:
     return len(text)
 
 
+def open_thinking(prompt: str) -> str:
+    """`prompt`, ending inside <think>: DeepSeek-R1's authors advise starting every answer with "<think>\n"
+    (the model may skip its reasoning otherwise, and answer worse); older R1 GGUFs' templates do not."""
+    return prompt if prompt.rstrip().endswith(OPEN) else prompt + OPEN + "\n"
+
+
 class ThinkSplitter:
     """Feed streamed text; get chunks labelled reasoning or answer."""
 

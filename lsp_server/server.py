@@ -3,6 +3,7 @@
 Handlers are thin: find the document, make one engine call, convert. The `answers` decorator is the
 single error boundary: a bad request gets a proper LSP error, an engine problem is shown to the user
 once (not on every keystroke) and answered with an empty result, and the server keeps serving.
+Messages that cannot be read never reach a handler: `lsp_server.protocol` answers those.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -40,7 +41,11 @@ from lsp_server.convert import (
     text_request,
     uri_path,
 )
+from lsp_server.protocol import TabwiseProtocol, camel_case
 from lsp_server.settings import Settings, parse_settings
+
+if TYPE_CHECKING:
+    from pygls.server import ServerErrors  # pygls declares it for type checkers only
 
 log = logging.getLogger(__name__)
 EXPLAIN_COMMAND = "tabwise.explain"
@@ -55,19 +60,26 @@ NEW_PLACE_LINES = 20  # an edit this far from the last one starts somewhere new:
 class TabwiseServer(LanguageServer):
     """A pygls server that owns one engine."""
 
+    protocol: TabwiseProtocol
+
     def __init__(self) -> None:
         notebooks = types.NotebookDocumentSyncOptions(
             notebook_selector=[
                 types.NotebookDocumentFilterWithCells(cells=[types.NotebookCellLanguage(language="python")])
             ]
         )
-        super().__init__("tabwise", "0.1.0", notebook_document_sync=notebooks)
+        super().__init__("tabwise", "0.1.0", notebook_document_sync=notebooks, protocol_cls=TabwiseProtocol)
         self.settings = Settings()  # the client's settings, validated
         self.engine: Engine | None = None  # created at initialize, with the client's settings
         self.root: Path | None = None  # the workspace folder, for relative paths and other files
         self.shown_errors: set[str] = set()  # messages already shown, so each is shown once
         self.warm_timers: dict[str, asyncio.TimerHandle] = {}  # per document: the warm-up due after a pause
         self.edit_lines: dict[str, int] = {}  # per document: the line of its last edit
+
+    def report_server_error(self, error: Exception, source: ServerErrors) -> None:
+        """pygls's hook for a message it could not read: a body that is not JSON gets ParseError."""
+        if not self.protocol.answer_unparsable(error):
+            super().report_server_error(error, source)
 
     def require_engine(self) -> Engine:
         """The engine; RequestError before initialize."""
@@ -245,13 +257,7 @@ async def explain(ls: TabwiseServer, uri: str, selection: types.Range) -> str:
 def status(ls: TabwiseServer, params: object) -> dict[str, Any]:
     """The engine's state for a status bar: loading or ready, the model, the last latency."""
     summary = ls.require_engine().status().summary()
-    return {_camel(key): value for key, value in summary.items()}
-
-
-def _camel(name: str) -> str:
-    """last_latency_ms -> lastLatencyMs, as LSP names things."""
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+    return {camel_case(key): value for key, value in summary.items()}
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

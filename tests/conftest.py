@@ -16,6 +16,7 @@ from tests.tiny_model import (
     FIM_MIDDLE,
     IM_END,
     R1_TEMPLATE,
+    R1_TEMPLATE_WITHOUT_THINK,
     Vocabulary,
     chain,
     merge,
@@ -36,6 +37,7 @@ class TinyModels:
     qwen: Path  # FIM and chat scripts
     endless: Path  # writes " ok" until stopped
     r1: Path  # DeepSeek-R1 stand-in: chat template and <think> tokens
+    r1_without_think: Path  # the same with an older template that does not open <think>
 
 
 @pytest.fixture(scope="session")
@@ -63,15 +65,20 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     r1_base = write_model(folder / "r1-base.gguf", r1_vocab, {}, default_next=ENDOFTEXT, chat_template=R1_TEMPLATE)
     r1_tokenizer = llama_cpp.Llama(str(r1_base), vocab_only=True, verbose=False)
     r1_ids = list(r1_tokenizer.tokenize(R1_SCRIPT.encode(), add_bos=False, special=True))
-    r1 = write_model(
-        folder / "r1.gguf",
-        r1_vocab,
-        chain(newline, r1_ids, ENDOFTEXT),
-        default_next=ENDOFTEXT,
-        chat_template=R1_TEMPLATE,
-        name="DeepSeek R1 Distill stand-in",
-    )
-    return TinyModels(qwen, endless, r1)
+
+    def r1_model(name: str, template: str, title: str) -> Path:
+        return write_model(
+            folder / name,
+            r1_vocab,
+            chain(newline, r1_ids, ENDOFTEXT),
+            default_next=ENDOFTEXT,
+            chat_template=template,
+            name=title,
+        )
+
+    r1 = r1_model("r1.gguf", R1_TEMPLATE, "DeepSeek R1 Distill stand-in")
+    r1_without_think = r1_model("r1-old.gguf", R1_TEMPLATE_WITHOUT_THINK, "DeepSeek R1 stand-in, older template")
+    return TinyModels(qwen, endless, r1, r1_without_think)
 
 
 def tiny_config(model: Path, **changes: object) -> EngineConfig:

@@ -77,3 +77,14 @@ def test_model_use_then_list(tmp_path: Path, tiny_models: TinyModels) -> None:
     listed = tabwise("model", "list", env_home=tmp_path)
     assert listed.returncode == 0
     assert any(line.startswith("*") and str(tiny_models.qwen) in line for line in listed.stdout.splitlines())
+
+
+def test_complete_waits_for_whole_lines_not_a_keystroke_budget(tmp_path: Path, tiny_models: TinyModels) -> None:
+    """A line that takes longer than the editors' time budget (1 s) to write comes back whole: the command
+    line has no keystroke to keep up with. The endless model writes one line of " ok" ~4 ms a token."""
+    source = tmp_path / "slow.py"
+    source.write_text("def f():\n    x = \n", encoding="utf-8")
+    cursor = ["--line", "2", "--column", "9", "--max-tokens", "1000"]
+    done = tabwise("complete", source, *cursor, "--threads", "1", "--model", tiny_models.endless, env_home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"] * 1000, done.stderr

@@ -119,8 +119,12 @@ def test_chat_streams_the_answer(qwen_engine: Engine) -> None:
     assert result.answer == CHAT_SCRIPT and result.reasoning == ""
 
 
-def test_reasoning_model_keeps_think_apart(tiny_models: TinyModels) -> None:
-    with Engine(tiny_config(tiny_models.r1)) as engine:
+@pytest.mark.parametrize("template", ["opens <think>", "does not open <think>"])
+def test_reasoning_model_keeps_think_apart(tiny_models: TinyModels, template: str) -> None:
+    """The answer starts inside <think> as R1's authors advise, whether or not the GGUF's template opens it
+    (the stand-in writes its script only after "<think>\n"; otherwise it would write nothing)."""
+    model = tiny_models.r1 if template == "opens <think>" else tiny_models.r1_without_think
+    with Engine(tiny_config(model)) as engine:
         traits = engine.traits()
         assert traits.reasoning and traits.fim is None and not traits.system_prompt
         assert traits.temperature == pytest.approx(0.6) and traits.top_p == pytest.approx(0.95)

@@ -44,6 +44,9 @@ R1_TEMPLATE = (
     "{% endif %}{% endfor %}{% if add_generation_prompt %}<｜Assistant｜><think>\n{% endif %}"
 )
 
+# As older R1 GGUFs' templates do: the assistant turn is opened without <think>, so the engine must add it.
+R1_TEMPLATE_WITHOUT_THINK = R1_TEMPLATE.replace("<｜Assistant｜><think>\n{% endif %}", "<｜Assistant｜>{% endif %}")
+
 
 def tokenizer_source() -> Path:
     """The default model's first chunk (a pip package of the test extras): its header is the tokenizer."""

@@ -28,6 +28,9 @@ class ModelInfo:
     threads_batch: int
     chat_template: str | None  # Jinja chat template from the GGUF
     load_ms: float
+    # Where the weights are: (llama.cpp buffer type, MiB), e.g. ("CPU_REPACK", 596.5); empty if unknown.
+    weight_buffers: tuple[tuple[str, float], ...] = ()
+    weight_buffers_reason: str = ""  # why those buffers (see completion.runtime.buffers)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,6 +13,13 @@ from completion.config import EngineConfig, physical_cores
 from completion.errors import ModelLoadError, RequestError
 from completion.gguf_file import read_header
 from completion.runtime import Generation, ModelInfo, SamplingParams
+from completion.runtime.buffers import (
+    WeightBuffers,
+    choose_weight_buffers,
+    cpu_flags,
+    uses_amx,
+    weight_buffers_in_log,
+)
 from completion.types import ChatMessage, StopReason
 
 PREFILL_BATCH = 32  # tokens per step of a warm-up: about 0.4 s on 2 cores, the longest a live request waits
@@ -73,22 +82,35 @@ class LlamaBackend:
         gpu_layers = config.n_gpu_layers if config.n_gpu_layers is not None else (-1 if gpu else 0)
         threads = config.n_threads or physical_cores()
         threads_batch = config.n_threads_batch or threads
+        system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+        choice = choose_weight_buffers(cpu_flags(), system_info, config.extra_buffers)
         started = time.perf_counter()
-        try:
-            llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=config.n_ctx,
-                n_batch=config.n_batch,
-                n_gpu_layers=gpu_layers,
-                n_threads=threads,
-                n_threads_batch=threads_batch,
-                verbose=False,
-                **config.runtime_options,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(
-                f"llama.cpp could not load {path} ({exc}); it may be damaged or of an unknown architecture"
-            ) from exc
+
+        def attempt(extra: bool) -> tuple[Any, dict[str, float]]:
+            log: list[str] = []
+            try:
+                with _model_params(use_extra_bufts=extra), _captured_log(log):
+                    llm = llama_cpp.Llama(
+                        model_path=str(path),
+                        n_ctx=config.n_ctx,
+                        n_batch=config.n_batch,
+                        n_gpu_layers=gpu_layers,
+                        n_threads=threads,
+                        n_threads_batch=threads_batch,
+                        verbose=False,
+                        **config.runtime_options,
+                    )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelLoadError(
+                    f"llama.cpp could not load {path} ({exc}); it may be damaged or of an unknown architecture"
+                ) from exc
+            return llm, weight_buffers_in_log(log)
+
+        llm, buffers = attempt(choice.extra)
+        if choice.extra and uses_amx(buffers):  # the decision missed an AMX buffer: never decode on it
+            llm.close()
+            choice = WeightBuffers(False, f"weights went to an AMX buffer ({', '.join(buffers)}); reloaded without")
+            llm, buffers = attempt(False)
         info = ModelInfo(
             path=str(path),
             name=str(header.get("general.name", path.stem)),
@@ -100,6 +122,8 @@ class LlamaBackend:
             threads_batch=threads_batch,
             chat_template=llm.metadata.get("tokenizer.chat_template"),
             load_ms=(time.perf_counter() - started) * 1000,
+            weight_buffers=tuple(buffers.items()),
+            weight_buffers_reason=choice.reason,
         )
         return cls(llm, info)
 
@@ -167,3 +191,42 @@ def _common_prefix(cached: Iterator[int] | Any, tokens: list[int]) -> int:
             break
         count += 1
     return count
+
+
+@contextlib.contextmanager
+def _model_params(*, use_extra_bufts: bool) -> Iterator[None]:
+    """Load with `use_extra_bufts` set: `Llama(...)` takes no such argument in llama-cpp-python 0.3.36, but
+    builds its model parameters from `llama_model_default_params()`, so that is wrapped for this load only
+    (loads run on the engine's one worker thread)."""
+    import llama_cpp.llama_cpp as native
+
+    original = native.llama_model_default_params
+
+    def with_choice() -> Any:
+        params = original()
+        params.use_extra_bufts = use_extra_bufts
+        return params
+
+    native.llama_model_default_params = with_choice
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = original
+
+
+@contextlib.contextmanager
+def _captured_log(lines: list[str]) -> Iterator[None]:
+    """Collect llama.cpp's log during a load (it names the buffers the weights went to), then give the log
+    back to llama-cpp-python's own handler."""
+    import llama_cpp._logger as own_logger
+    import llama_cpp.llama_cpp as native
+
+    @native.llama_log_callback
+    def collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        lines.append(text.decode("utf-8", "replace"))
+
+    native.llama_log_set(collect, ctypes.c_void_p(0))
+    try:
+        yield
+    finally:
+        native.llama_log_set(own_logger.llama_log_callback, ctypes.c_void_p(0))
