@@ -16,6 +16,7 @@ from completion.stream import ChatStream
 from completion.types import ChatChunk, ChatResult, FimRequest, Suggestion
 
 MAX_BODY_BYTES = 2_000_000  # a request larger than this is refused, not parsed
+MAX_INT = 2**63 - 1  # integer fields beyond 64 bits are refused: no index or number is that large
 
 
 class BadBody(ValueError):
@@ -28,7 +29,9 @@ def parse_json(body: bytes | str) -> dict[str, Any]:
         raise BadBody(f"request too large: {len(body):,} bytes (at most {MAX_BODY_BYTES:,})")
     try:
         value = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:  # the parser recurses once per `[` or `{`
+        raise BadBody("the body is nested too deeply to parse") from exc
+    except ValueError as exc:  # bad JSON, bytes that are not UTF-8, an integer of over 4,300 digits
         raise BadBody(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise BadBody("the body must be a JSON object")
@@ -44,7 +47,20 @@ def field(data: dict[str, Any], name: str, kind: type, default: Any = ..., *, re
     value = data[name]
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise BadBody(f"field {name!r} must be {_kind_name(kind)}, not {type(value).__name__}")
+    if isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
+        raise BadBody(f"field {name!r} is out of range (at most {MAX_INT:,} either way)")
+    if isinstance(value, str):
+        _check_text(name, value)
     return value
+
+
+def _check_text(name: str, value: str) -> None:
+    """JSON's `\\ud800` escapes give strings that cannot be encoded (a lone surrogate); refuse them here,
+    before the tokenizer, a header or a reply fails on them."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadBody(f"field {name!r} is not valid Unicode text: {exc.reason} at character {exc.start}") from exc
 
 
 def _kind_name(kind: type) -> str:
@@ -68,10 +84,13 @@ def fim_request(data: dict[str, Any], document: str | None = None) -> FimRequest
         return request
     index = field(data, "cell_index", int, required=True)
     parsed = []
-    for cell in cells:
+    for position, cell in enumerate(cells):
         if not isinstance(cell, dict):
             raise BadBody("each cell must be an object with 'kind' and 'text'")
-        parsed.append(Cell(field(cell, "kind", str, "code"), field(cell, "text", str, required=True)))
+        try:
+            parsed.append(Cell(field(cell, "kind", str, "code"), field(cell, "text", str, required=True)))
+        except BadBody as exc:
+            raise BadBody(f"cell {position}: {exc}") from exc
     if not 0 <= index < len(parsed):
         raise BadBody(f"cell_index {index} is not in a notebook of {len(parsed)} cells")
     return notebook_request(parsed, index, request)

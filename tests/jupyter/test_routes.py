@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -98,6 +99,72 @@ async def test_bad_bodies_get_400(jp_fetch: Any, route: str, body: bytes, messag
     assert message in json.loads(refused.value.response.body)["message"]
 
 
+LONE = "\ud800"  # a lone surrogate: valid as a JSON escape, not encodable as UTF-8
+NOTEBOOK = {"prefix": "x", "cells": [{"kind": "code", "text": "a"}], "cell_index": 0}
+GOOD_BODIES = {
+    "complete": {"prefix": "def add(a, b):\n    return ", "suffix": "\n"},
+    "ask": {"question": "What does it do?"},
+    "explain": {"code": "def add(a, b):\n    return a + b\n"},
+    "cancel": {"id": "no-such-stream"},
+}
+
+
+def with_field(route: str, name: str, value: Any) -> bytes:
+    """The route's good body with one field replaced (dumped with JSON escapes, as a client sends it)."""
+    return json.dumps({**GOOD_BODIES[route], name: value}).encode()
+
+
+def notebook_with(**cell: Any) -> bytes:
+    return json.dumps({**NOTEBOOK, "cells": [{**NOTEBOOK["cells"][0], **cell}]}).encode()
+
+
+BAD_ON_EVERY_ROUTE = [
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"a": ' * 100_000, "nested too deeply"),
+    (b'{"id": "\xff\xfe"}', "not valid JSON"),  # bytes that are not UTF-8
+    (b'{"id": ' + b"9" * 5000 + b"}", "not valid JSON"),  # over Python's 4,300 digits for an int
+]
+BAD_FIELDS = [
+    *[
+        ("complete", with_field("complete", name, LONE), f"{name!r} is not valid Unicode")
+        for name in ("prefix", "suffix", "path", "language")
+    ],
+    ("complete", notebook_with(text=LONE), "cell 0: field 'text' is not valid Unicode"),
+    ("complete", notebook_with(kind="code" + LONE), "cell 0: field 'kind' is not valid Unicode"),
+    ("complete", json.dumps({**NOTEBOOK, "cell_index": 2**70}).encode(), "'cell_index' is out of range"),
+    ("complete", json.dumps({**NOTEBOOK, "cell_index": -(2**70)}).encode(), "'cell_index' is out of range"),
+    ("complete", json.dumps(NOTEBOOK).replace('"cell_index": 0', '"cell_index": 1e999').encode(), "not float"),
+    ("complete", json.dumps(NOTEBOOK).replace('"cell_index": 0', '"cell_index": NaN').encode(), "not float"),
+    ("complete", with_field("complete", "prefix", float("nan")), "'prefix' must be a string"),
+    *[
+        ("ask", with_field("ask", name, "a" + LONE), f"{name!r} is not valid Unicode")
+        for name in ("question", "context", "id")
+    ],
+    *[
+        ("explain", with_field("explain", name, LONE), f"{name!r} is not valid Unicode")
+        for name in ("code", "language", "path", "id")
+    ],
+    ("cancel", with_field("cancel", "id", LONE), "'id' is not valid Unicode"),
+    ("cancel", with_field("cancel", "id", float("inf")), "'id' must be a string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "message"),
+    [(route, body, message) for route in GOOD_BODIES for body, message in BAD_ON_EVERY_ROUTE] + BAD_FIELDS,
+)
+async def test_malformed_bodies_get_400_and_the_route_goes_on(
+    jp_fetch: Any, route: str, body: bytes, message: str
+) -> None:
+    """Bodies the parser or an encoder chokes on (depth, encoding, surrogates, numbers) are refused, not 500."""
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("tabwise", route, method="POST", body=body)
+    assert refused.value.code == 400
+    assert message in json.loads(refused.value.response.body)["message"]
+    response = await jp_fetch("tabwise", route, method="POST", body=json.dumps(GOOD_BODIES[route]))
+    assert response.code == 200
+
+
 async def test_inline_websocket(jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch("tabwise", "inline")
     request = {"number": 1, "prefix": "def add(a, b):\n    return ", "suffix": "", "language": "python"}
@@ -117,4 +184,29 @@ async def test_inline_websocket(jp_ws_fetch: Any) -> None:
     await ws.write_message("{not json")
     error = json.loads(await ws.read_message())
     assert "not valid JSON" in error["error"]["title"]
+    ws.close()
+
+
+async def test_inline_websocket_answers_malformed_messages(jp_ws_fetch: Any) -> None:
+    """A bad message gets an error (for its request, when its number can be read); the socket goes on."""
+    ws = await jp_ws_fetch("tabwise", "inline")
+    request = {"number": 1, "prefix": "def add(a, b):\n    return ", "suffix": "", "language": "python"}
+    bad: list[tuple[str | bytes, int, str]] = [
+        ("[" * 100_000, -1, "nested too deeply"),
+        (b'{"number": 3, "prefix": "\xff"}', -1, "not valid JSON"),
+        (json.dumps({"number": 2**70, "prefix": "x"}), -1, "'number' is out of range"),
+        ('{"number": 1e999, "prefix": "x"}', -1, "'number' must be an integer"),
+        ('{"number": NaN, "prefix": "x"}', -1, "'number' must be an integer"),
+        (json.dumps({**request, "number": 5, "prefix": LONE}), 5, "'prefix' is not valid Unicode"),
+        (json.dumps({**request, "number": 6, "suffix": LONE}), 6, "'suffix' is not valid Unicode"),
+        (json.dumps({**request, "number": 7, "stream": True, "path": LONE}), 7, "'path' is not valid Unicode"),
+    ]
+    for message, number, reason in bad:
+        await ws.write_message(message, binary=isinstance(message, bytes))
+        reply = json.loads(await asyncio.wait_for(ws.read_message(), 30))  # a dead socket fails, not hangs
+        assert reply["type"] == "inline_completion" and reply["reply_to"] == number, message[:40]
+        assert reason in reply["error"]["title"]
+    await ws.write_message(json.dumps(request))
+    reply = json.loads(await asyncio.wait_for(ws.read_message(), 30))
+    assert reply["reply_to"] == 1 and reply["list"]["items"][0]["insertText"] == FIM_SCRIPT.split("\n")[0]
     ws.close()
