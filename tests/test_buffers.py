@@ -26,10 +26,10 @@ BUILD_WITHOUT_AMX = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | AVX512_BF16 = 1 | 
     ("flags", "system_info", "setting", "extra", "why"),
     [
         (SAPPHIRE_RAPIDS, NATIVE_AMX_BUILD, None, False, "llama.cpp#20824"),  # the crash: weights stay mapped
-        (SAPPHIRE_RAPIDS, BUILD_WITHOUT_AMX, None, True, "no AMX weight buffer"),  # AMX compiled out: REPACK kept
-        (EPYC, BUILD_WITHOUT_AMX, None, True, "no AMX weight buffer"),  # AMD: REPACK kept
-        (EPYC, NATIVE_AMX_BUILD, None, True, "no AMX weight buffer"),  # a build for AMX on a CPU without it
-        (frozenset(), "", None, True, "no AMX weight buffer"),  # not Linux, or nothing known
+        (SAPPHIRE_RAPIDS, BUILD_WITHOUT_AMX, None, True, "built without AMX"),  # AMX compiled out: REPACK kept
+        (EPYC, BUILD_WITHOUT_AMX, None, True, "this CPU has no AMX"),  # AMD: REPACK kept
+        (EPYC, NATIVE_AMX_BUILD, None, True, "this CPU has no AMX"),  # a build for AMX on a CPU without it
+        (frozenset(), "", None, True, "this CPU has no AMX"),  # not Linux, or nothing known
         (SAPPHIRE_RAPIDS, NATIVE_AMX_BUILD, True, True, "by the extra_buffers setting"),  # the user insists
         (EPYC, BUILD_WITHOUT_AMX, False, False, "by the extra_buffers setting"),
     ],

@@ -55,7 +55,8 @@ def choose_weight_buffers(flags: frozenset[str], system_info: str, setting: bool
             f"this CPU has AMX and llama.cpp was built with it; its AMX weight buffer crashes ({AMX_BUG}), "
             "so weights stay in the model file's own buffer",
         )
-    return WeightBuffers(True, "extra buffer types on: no AMX weight buffer on this CPU or in this llama.cpp build")
+    why = "this CPU has no AMX" if "amx_int8" not in flags else "this llama.cpp was built without AMX kernels"
+    return WeightBuffers(True, f"extra buffer types on (weights repacked for this CPU): {why}")
 
 
 def weight_buffers_in_log(lines: list[str]) -> dict[str, float]:
