@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,3 @@ def physical_cores() -> int:
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     physical = psutil.cpu_count(logical=False) or allowed
     return max(1, min(physical, allowed))
-
-
-def config_field_names() -> list[str]:
-    """Names of all settings, for front ends that map their own settings onto these."""
-    return [f.name for f in fields(EngineConfig)]

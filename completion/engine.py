@@ -3,6 +3,12 @@
 An Engine owns one model for the process, loaded lazily on its worker thread (or at start with
 `preload`). Front ends submit requests from any thread and wait on the returned job, or iterate a
 ChatStream; asyncio code awaits complete_async().
+
+Its public surface is all a front end (or the engine service) uses: document_opened / document_edited /
+document_closed, submit_complete / complete / complete_async, warm, explain / ask / chat, load, traits,
+status, reconfigure, close, and `config` to read. The documents calls feed cross-file context, the
+typing rhythm and the warm-up policy (completion/warmup.py); nothing else of the engine's insides is
+for front ends to touch.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from completion.types import (
     Suggestion,
     Timings,
 )
+from completion.warmup import WarmupPolicy
 from completion.worker import PRIORITY_BACKGROUND, PRIORITY_CHAT, PRIORITY_INLINE, PRIORITY_LOAD, Job, Worker
 from completion.workspace import Workspace
 from prompts import FimFormat, chat_template
@@ -99,16 +106,17 @@ class Engine:
         backend_factory: BackendFactory | None = None,
         workspace: Workspace | None = None,
     ) -> None:
-        self.config = config or EngineConfig()
+        self._config = config or EngineConfig()  # replaced only by reconfigure(), on the worker thread
         self._factory = backend_factory or _default_factory
         self._worker = Worker()
         # Front ends report open and edited documents here; other files are read from its root.
-        self.workspace = workspace or Workspace()
-        self.context = ContextGatherer(self.workspace)
-        self.cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
+        self._workspace = workspace or Workspace()
+        self._context = ContextGatherer(self._workspace)
+        self._cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
         self._warming: Job[int] | None = None  # the newest warm-up
-        self.rhythm = TypingRhythm()  # front ends report keystrokes; status() turns them into a debounce hint
+        self._rhythm = TypingRhythm()  # document edits are keystrokes; status() turns them into a debounce hint
+        self._warmup = WarmupPolicy(self.warm)  # when to warm: on open, at a new place, after a pause
         # Owned by the worker thread only:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
@@ -121,7 +129,7 @@ class Engine:
         self._last_latency_ms = 0.0
         self._last_evaluated_tokens = 0
         self._lock = threading.Lock()
-        if self.config.preload:
+        if self._config.preload:
             self._worker.submit(Job(lambda job: self._ensure_backend(), PRIORITY_LOAD))
 
     # -- model lifecycle (worker thread) ------------------------------------------------------------
@@ -130,17 +138,17 @@ class Engine:
         """Load the model if needed; a load that failed is retried only once its file changed."""
         if self._backend is not None and self._traits is not None:
             return self._backend, self._traits
-        path = resolve_model_path(self.config.model_path)
+        path = resolve_model_path(self._config.model_path)
         identity = _file_identity(path)
         if self._failed is not None and self._failed[0] == identity:
             raise self._failed[1]
         self._set_state("loading", None)
         try:
-            backend = self._factory(self.config, path)
+            backend = self._factory(self._config, path)
             traits = detect_traits(
                 backend,
-                reasoning_temperature=self.config.reasoning_temperature,
-                reasoning_top_p=self.config.reasoning_top_p,
+                reasoning_temperature=self._config.reasoning_temperature,
+                reasoning_top_p=self._config.reasoning_top_p,
             )
         except (ModelFileError, ModelLoadError) as exc:
             self._failed = (identity, exc)
@@ -180,10 +188,10 @@ class Engine:
                 "n_batch",
                 "extra_buffers",
             )
-            if any(getattr(config, f) != getattr(self.config, f) for f in reload_fields):
+            if any(getattr(config, f) != getattr(self._config, f) for f in reload_fields):
                 self._backend, self._traits, self._failed = None, None, None
                 self._set_state("unloaded", None)
-            self.config = config
+            self._config = config
 
         return self._worker.submit(Job(swap, PRIORITY_LOAD))
 
@@ -201,11 +209,17 @@ class Engine:
             self._worker.last_outcome,
             self._last_latency_ms,
             self._last_evaluated_tokens,
-            self.rhythm.debounce_ms(),
+            self._rhythm.debounce_ms(),
         )
 
+    @property
+    def config(self) -> EngineConfig:
+        """The settings in use (frozen; change them with reconfigure())."""
+        return self._config
+
     def close(self) -> None:
-        """Cancel all work and stop the worker thread."""
+        """Cancel all work and stop the worker and warm-up threads."""
+        self._warmup.stop()
         self._worker.stop()
 
     def __enter__(self) -> Engine:
@@ -213,6 +227,42 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- documents: what the editor shows --------------------------------------------------------------
+    #
+    # `document` is the front end's identity for a document (an LSP uri, a notebook connection...), the
+    # same as FimRequest.document of its requests; `path` is workspace-relative ("/"-separated), as in
+    # FimRequest.path. An open document's text wins over the file on disk for cross-file context.
+
+    def document_opened(self, document: str, path: str, text: str, language: str = "", warm: bool = True) -> None:
+        """The editor opened `document`: its text is context from now on (over the file on disk, saved or
+        not), and its end, where code is most often added, is warmed at once unless `warm` is False
+        (completions are off there). `language` as in FimRequest ("": from the path)."""
+        self._workspace.open(path, text)
+        at = FimRequest(text, "", path=path, language=language, document=document) if warm else None
+        self._warmup.opened(document, at)
+
+    def document_edited(
+        self, document: str, path: str, text: str, line: int | None, at: FimRequest | None = None
+    ) -> None:
+        """`document` now reads `text` after an edit at `line` (0-based; None when unknown, as for a full
+        change). `at` is the completion request at the cursor after the edit, built as a live request there
+        would be (so the warmed prompt is the one the next request reuses); the warm-up policy warms it at
+        once when the edit is somewhere new, else after a pause. None: nothing to warm."""
+        self._rhythm.keystroke(time.monotonic())
+        if line is None:
+            self._workspace.open(path, text)
+        else:
+            self._workspace.note_edit(path, text, line)
+        self._warmup.edited(document, line, at)
+
+    def document_closed(self, document: str, path: str) -> None:
+        """The editor closed `document`: the file on disk is context again, and what was kept for the
+        document (pending warm-ups, suggestions, parse trees) is dropped."""
+        self._warmup.closed(document)
+        self._workspace.close(path)
+        self._context.syntax.forget(document)
+        self._cache.forget(document)
 
     # -- fill in the middle -------------------------------------------------------------------------
 
@@ -222,20 +272,21 @@ class Engine:
         Where nothing fits (text follows the cursor, a comment) the job is finished at once,
         without waiting for the model.
         """
+        self._warmup.live(request.document or request.path)  # this request evaluates its place itself
         size = len(request.prefix) + len(request.suffix)
-        if size > self.config.max_document_chars:
+        if size > self._config.max_document_chars:
             raise RequestError(
-                f"document too large to complete ({size:,} characters; limit {self.config.max_document_chars:,})"
+                f"document too large to complete ({size:,} characters; limit {self._config.max_document_chars:,})"
             )
         language = request.language or language_of(request.path)
-        plan = plan_completion(request, language, self.context.syntax, rules_for(language))
+        plan = plan_completion(request, language, self._context.syntax, rules_for(language))
         job: Job[Suggestion] = Job(
             lambda job: self._run_complete(request, language, plan, job), PRIORITY_INLINE, request.document
         )
         if plan.mode is Mode.NONE:
             job.finish_now(Suggestion("", StopReason.STOP))
             return job
-        if (cached := self.cache.lookup(request)) is not None:
+        if (cached := self._cache.lookup(request)) is not None:
             self._worker.supersede(request.document)
             self._last_latency_ms, self._last_evaluated_tokens = 0.0, 0  # answered without the model
             job.finish_now(Suggestion(cached, StopReason.CACHED))
@@ -259,8 +310,10 @@ class Engine:
         """Evaluate the prompt for `request` ahead of time, without generating (a document was opened,
         the user paused), so that the first suggestion there does not pay for the whole file. Runs only
         when nothing else waits, and a live request stops it within one small batch."""
+        if len(request.prefix) + len(request.suffix) > self._config.max_document_chars:
+            return None  # a request there would be refused
         language = request.language or language_of(request.path)
-        plan = plan_completion(request, language, self.context.syntax, rules_for(language))
+        plan = plan_completion(request, language, self._context.syntax, rules_for(language))
         if plan.mode is Mode.NONE:
             return None
 
@@ -271,17 +324,19 @@ class Engine:
             prompt = self._fim_prompt(request, language, traits.fim, plan)
             return backend.prefill(prompt.text, lambda: not job.cancelled)
 
-        if self._warming is not None:
-            self._warming.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
-        self._warming = self._worker.submit(Job(run, PRIORITY_BACKGROUND))
-        return self._warming
+        job: Job[int] = Job(run, PRIORITY_BACKGROUND)
+        with self._lock:  # the warm-up policy calls this from its timer thread
+            older, self._warming = self._warming, job
+        if older is not None:
+            older.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
+        return self._worker.submit(job)
 
     def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat, plan: Plan) -> FimPrompt:
         """The prompt for `request`: its context within the token budget, in the model's FIM format; at a
         line's start (a block is asked for) with the longer suffix, on top of the budget, so that the rest
         of the prompt stays as it was."""
-        context = self.context.gather(request, language)
-        config, key = self.config, request.document or request.path
+        context = self._context.gather(request, language)
+        config, key = self._config, request.document or request.path
         line_start = plan.mode is Mode.BLOCK  # a block is asked for only at a line's start
         extra = max(config.line_start_suffix_tokens - config.suffix_tokens, 0) if line_start else 0
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
@@ -299,7 +354,7 @@ class Engine:
         if traits.fim is None:
             raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
         job.raise_if_cancelled()
-        config, rules = self.config, rules_for(language)
+        config, rules = self._config, rules_for(language)
         prompt = self._fim_prompt(request, language, traits.fim, plan)
         max_tokens = request.max_tokens or config.max_tokens  # a request's own limit wins over the setting
         max_tokens = min(max_tokens, plan.max_tokens or max_tokens)  # where only a short completion fits
@@ -332,7 +387,7 @@ class Engine:
             text, reason = text[:cut], StopReason.STOP
         text = clean_suggestion(text, request.prefix, request.suffix, plan.max_indent)
         suggestion = Suggestion(text, reason, _timings(job, began, generation, first_at))
-        self.cache.put(request, suggestion.text)
+        self._cache.put(request, suggestion.text)
         if job.priority == PRIORITY_INLINE:  # a live request, not a speculation
             self._last_latency_ms = suggestion.timings.total_ms
             self._last_evaluated_tokens = suggestion.timings.evaluated_tokens
@@ -343,8 +398,8 @@ class Engine:
     def _speculate(self, accepted: FimRequest, language: str) -> None:
         """Prepare the suggestion that follows this one being accepted, while the engine is idle: it goes
         to the cache, so Tab then the next request is answered at once. Any live request preempts it."""
-        plan = plan_completion(accepted, language, self.context.syntax, rules_for(language))
-        if plan.mode is Mode.NONE or self.cache.lookup(accepted) is not None:
+        plan = plan_completion(accepted, language, self._context.syntax, rules_for(language))
+        if plan.mode is Mode.NONE or self._cache.lookup(accepted) is not None:
             return
         if self._speculation is not None:
             self._speculation.cancel("a newer suggestion replaced it")  # only the newest is worth preparing
@@ -361,11 +416,11 @@ class Engine:
         """Stream an explanation of `code`."""
         if not code.strip():
             raise RequestError("nothing to explain: the selection is empty")
-        if len(code) > self.config.max_document_chars:
+        if len(code) > self._config.max_document_chars:
             raise RequestError(f"selection too large to explain ({len(code):,} characters)")
 
         def messages(backend: Backend, traits: ModelTraits) -> list[ChatMessage]:
-            budget = backend.info.n_ctx - self.config.chat_max_tokens - CHAT_PROMPT_RESERVE
+            budget = backend.info.n_ctx - self._config.chat_max_tokens - CHAT_PROMPT_RESERVE
             shown = _fit_tokens(code, budget, backend.token_count)
             text = chat_template("explain").format(language=language or "", path=path, code=shown)
             return [ChatMessage("system", chat_template("system")), ChatMessage("user", text)]
@@ -404,7 +459,7 @@ class Engine:
         stream: ChatStream,
         job: Job[ChatResult],
     ) -> ChatResult:
-        config, began = self.config, time.perf_counter()
+        config, began = self._config, time.perf_counter()
         prompt = backend.render_chat(_fold_system(messages) if not traits.system_prompt else messages)
         if traits.reasoning:
             prompt = open_thinking(prompt)

@@ -11,7 +11,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from tree_sitter import Node, Parser, Point, Tree
 
@@ -141,9 +140,3 @@ def ancestors(node: Node | None) -> list[Node]:
         chain.append(node)
         node = node.parent
     return chain
-
-
-def node_at(tree: Tree, offset: int) -> Node:
-    """The smallest node around a byte offset (the one just before it at a boundary)."""
-    root: Any = tree.root_node
-    return root.descendant_for_byte_range(max(offset - 1, 0), max(offset - 1, 0)) or root

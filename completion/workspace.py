@@ -50,7 +50,7 @@ class Workspace:
         self.version = 0  # bumped when a document opens or closes: cached import resolutions expire
 
     def open(self, path: str, text: str) -> None:
-        """A document the editor shows; its text wins over the file on disk."""
+        """A document the editor shows (or its new text); its text wins over the file on disk."""
         with self._lock:
             self.version += int(path not in self._open)
             self._open[path] = text
@@ -67,6 +67,7 @@ class Workspace:
         start -= start % (CHUNK_LINES // 2)  # aligned, so nearby edits land in the same chunk
         chunk = Chunk(path, start, "\n".join(lines[start : start + CHUNK_LINES]))
         with self._lock:
+            self.version += int(path not in self._open)
             self._open[path] = text
             self._ring.pop((path, start), None)
             self._ring[(path, start)] = chunk

@@ -3,6 +3,10 @@
 `TabwiseHandler` is the single error boundary: bad bodies and requests become 400, a missing or broken
 model 503 with what to do, and nothing else escapes as a traceback. Streams are newline-delimited JSON;
 a client that goes away (or a kernel interrupt that closes the connection) cancels the generation.
+
+JupyterLab asks for a completion as the user types in a cell, so each completion request is also the
+report of an edit there (`report_typing`): the engine's typing rhythm and warm-up policy see notebooks
+as they see editors.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ from tornado.iostream import StreamClosedError
 from completion.engine import Engine
 from completion.errors import Cancelled, ModelFileError, ModelLoadError, RequestError, TabwiseError
 from completion.stream import ChatStream
+from completion.types import FimRequest
 from jupyter_ext import wire
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,13 @@ class TabwiseHandler(EngineHandlerMixin, APIHandler):
     def streams(self) -> dict[str, ChatStream]:
         """Streams in flight by id, so that `cancel` can reach them."""
         return self.settings["tabwise_streams"]
+
+
+def report_typing(engine: Engine, request: FimRequest) -> None:
+    """Tell the engine the user typed where `request` is: the notebook (or file) as one text, the edit on
+    the cursor's line (0-based), and `request` as the place to warm."""
+    document, text = request.document or request.path, request.prefix + request.suffix
+    engine.document_edited(document, request.path, text, request.prefix.count("\n"), request)
 
 
 @contextmanager
@@ -74,6 +85,7 @@ class CompleteHandler(TabwiseHandler):
         """One completion for a prefix/suffix (with the notebook's other cells as context)."""
         with http_errors():
             request = wire.fim_request(wire.parse_json(self.request.body))
+            report_typing(self.engine, request)
             suggestion = await self.engine.complete_async(request)
         self.finish(wire.suggestion_json(suggestion))
 
@@ -144,10 +156,12 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Engine
     """jupyter-ai 2.x's inline completion websocket: numbered requests, streamed items, errors, cancel."""
 
     jobs: dict[int, asyncio.Task[None]]
+    document: str  # this connection's identity for the engine: one user's cursor, from cell to cell
+    path: str | None  # the notebook (or file) of its last request, once there was one
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        self.jobs = {}
+        self.jobs, self.document, self.path = {}, f"ws-{id(self)}", None
         await super().get(*args, **kwargs)
 
     def on_message(self, message: str | bytes) -> None:
@@ -160,14 +174,15 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Engine
             if (task := self.jobs.pop(parsed.number, None)) is not None:
                 task.cancel()
             return
-        self.engine.rhythm.keystroke(time.monotonic())  # requests follow the typing: its rhythm
         self.jobs[parsed.number] = asyncio.ensure_future(self.answer(parsed))
 
     async def answer(self, message: wire.InlineMessage) -> None:
         """Complete request `number`; streamed requests get the item first, then its final text."""
         number = message.number
         try:
-            request = wire.fim_request(message.data or {}, document=f"ws-{id(self)}")
+            request = wire.fim_request(message.data or {}, document=self.document)
+            report_typing(self.engine, request)
+            self.path = request.path
             if message.stream:
                 self.write_message(wire.inline_reply(number, "", streaming=True))
             suggestion = await self.engine.complete_async(request)
@@ -188,7 +203,9 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Engine
             self.jobs.pop(number, None)
 
     def on_close(self) -> None:
-        """A closed connection cancels everything it asked for."""
+        """A closed connection cancels everything it asked for, and the engine forgets its document."""
         for task in self.jobs.values():
             task.cancel()
         self.jobs.clear()
+        if self.path is not None:
+            self.engine.document_closed(self.document, self.path)

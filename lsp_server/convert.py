@@ -38,11 +38,6 @@ def after_insert(start: types.Position, text: str) -> types.Position:
     return types.Position(start.line + len(above), utf16_length(last))
 
 
-def end_of(text: str) -> types.Position:
-    """The position after the last character of `text`."""
-    return after_insert(types.Position(0, 0), text)
-
-
 def utf16_length(text: str) -> int:
     """Length in UTF-16 code units, the LSP default position unit."""
     return len(text.encode("utf-16-le")) // 2

@@ -13,7 +13,6 @@ import functools
 import logging
 import os
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from pygls.workspace import TextDocument
 
 from completion.engine import Engine
 from completion.errors import Cancelled, RequestError, TabwiseError
+from completion.languages import language_of
 from completion.types import ChunkKind, FimRequest
 from completion.workspace import Workspace
 from lsp_server.convert import (
@@ -36,7 +36,6 @@ from lsp_server.convert import (
     check_position,
     check_text,
     completion_list,
-    end_of,
     inline_list,
     text_request,
     uri_path,
@@ -51,10 +50,6 @@ log = logging.getLogger(__name__)
 EXPLAIN_COMMAND = "tabwise.explain"
 STATUS_REQUEST = "tabwise/status"  # a custom request: the engine's state, for status bars
 R = TypeVar("R")
-
-
-WARM_AFTER_PAUSE_S = 0.5  # typing pauses longer than this warm the prompt at the edit
-NEW_PLACE_LINES = 20  # an edit this far from the last one starts somewhere new: warm there at once
 
 
 class TabwiseServer(LanguageServer):
@@ -73,8 +68,6 @@ class TabwiseServer(LanguageServer):
         self.engine: Engine | None = None  # created at initialize, with the client's settings
         self.root: Path | None = None  # the workspace folder, for relative paths and other files
         self.shown_errors: set[str] = set()  # messages already shown, so each is shown once
-        self.warm_timers: dict[str, asyncio.TimerHandle] = {}  # per document: the warm-up due after a pause
-        self.edit_lines: dict[str, int] = {}  # per document: the line of its last edit
 
     def report_server_error(self, error: Exception, source: ServerErrors) -> None:
         """pygls's hook for a message it could not read: a body that is not JSON gets ParseError."""
@@ -111,24 +104,20 @@ class TabwiseServer(LanguageServer):
             return cell_request(notebook, cells, index, position, self.root)
         return text_request(self.text_document(uri), position, self.root, selected)
 
-    def disabled(self, request: FimRequest) -> bool:
+    def disabled(self, language: str) -> bool:
         """True where the user turned completions off for the language."""
-        return request.language in self.settings.disabled_languages
+        return language in self.settings.disabled_languages
 
-    def warm_later(self, uri: str, position: types.Position, delay_s: float = WARM_AFTER_PAUSE_S) -> None:
-        """Once the user pauses, evaluate the prompt at `position` ahead of the next request."""
-        if (pending := self.warm_timers.pop(uri, None)) is not None:
-            pending.cancel()
-        self.warm_timers[uri] = asyncio.get_running_loop().call_later(delay_s, self.warm, uri, position)
-
-    def warm(self, uri: str, position: types.Position) -> None:
-        self.warm_timers.pop(uri, None)
+    def edit_request(self, document: TextDocument, change: types.TextDocumentContentChangeEvent) -> FimRequest | None:
+        """The request at the cursor after `change`, for the engine to warm; None where that place is
+        unknown (a full change) or completions are off."""
+        if not isinstance(change, types.TextDocumentContentChangePartial):
+            return None
         try:
-            request = self.request_at(uri, position)
-        except (BadRequest, TabwiseError):
-            return  # the document changed or closed meanwhile: nothing to warm
-        if self.engine is not None and not self.disabled(request):
-            self.engine.warm(request)
+            request = text_request(document, after_insert(change.range.start, change.text), self.root)
+        except BadRequest:
+            return None  # a change that does not fit the document: nothing to warm
+        return None if self.disabled(request.language) else request
 
 
 server = TabwiseServer()
@@ -197,7 +186,7 @@ async def load_with_progress(ls: TabwiseServer) -> None:
 async def inline_completion(ls: TabwiseServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
     selected = params.context.selected_completion_info if params.context else None
     request = ls.request_at(params.text_document.uri, params.position, selected)
-    if ls.disabled(request):
+    if ls.disabled(request.language):
         return types.InlineCompletionList(items=[])
     suggestion = await ls.require_engine().complete_async(request)
     return inline_list(suggestion, params.position, selected)
@@ -207,7 +196,7 @@ async def inline_completion(ls: TabwiseServer, params: types.InlineCompletionPar
 @answers(lambda: types.CompletionList(is_incomplete=True, items=[]))
 async def completion(ls: TabwiseServer, params: types.CompletionParams) -> types.CompletionList:
     request = ls.request_at(params.text_document.uri, params.position)
-    if ls.disabled(request):
+    if ls.disabled(request.language):
         return types.CompletionList(is_incomplete=False, items=[])
     return completion_list(await ls.require_engine().complete_async(request))
 
@@ -271,35 +260,29 @@ def did_change_configuration(ls: TabwiseServer, params: types.DidChangeConfigura
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: TabwiseServer, params: types.DidOpenTextDocumentParams) -> None:
-    """Warm the prompt at the end of a newly opened file, where code is most often added (the first edit
-    elsewhere warms its own place at once)."""
-    ls.warm_later(params.text_document.uri, end_of(params.text_document.text), delay_s=0)
+    """The engine takes the text as context and warms the end of the file (where code is most often added)."""
+    item, path = params.text_document, uri_path(params.text_document.uri, ls.root)
+    language = item.language_id or language_of(path)
+    if ls.engine is not None:
+        ls.engine.document_opened(item.uri, path, item.text, language, warm=not ls.disabled(language))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: TabwiseServer, params: types.DidChangeTextDocumentParams) -> None:
+    """The engine takes the new text and warms the place of the edit as its warm-up policy says."""
     document = ls.workspace.text_documents.get(unquote(params.text_document.uri))
     if document is not None and ls.engine is not None and params.content_changes:
-        ls.engine.rhythm.keystroke(time.monotonic())
-        change = params.content_changes[-1]
-        edited = change.range.start if isinstance(change, types.TextDocumentContentChangePartial) else None
-        ls.engine.workspace.note_edit(uri_path(document.uri, ls.root), document.source, edited.line if edited else 0)
-        if edited is not None:
-            last = ls.edit_lines.get(document.uri)
-            ls.edit_lines[document.uri] = edited.line
-            somewhere_new = last is None or abs(edited.line - last) > NEW_PLACE_LINES
-            ls.warm_later(document.uri, after_insert(edited, change.text), 0 if somewhere_new else WARM_AFTER_PAUSE_S)
+        change = params.content_changes[-1]  # pygls applied them all: positions refer to the text now
+        line = change.range.start.line if isinstance(change, types.TextDocumentContentChangePartial) else None
+        path = uri_path(document.uri, ls.root)
+        ls.engine.document_edited(document.uri, path, document.source, line, ls.edit_request(document, change))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: TabwiseServer, params: types.DidCloseTextDocumentParams) -> None:
-    if (pending := ls.warm_timers.pop(params.text_document.uri, None)) is not None:
-        pending.cancel()
-    ls.edit_lines.pop(params.text_document.uri, None)
+    """The engine forgets the document; the file on disk is context again."""
     if ls.engine is not None:
-        ls.engine.workspace.close(uri_path(params.text_document.uri, ls.root))
-        ls.engine.context.syntax.forget(params.text_document.uri)
-        ls.engine.cache.forget(params.text_document.uri)
+        ls.engine.document_closed(params.text_document.uri, uri_path(params.text_document.uri, ls.root))
 
 
 @server.feature(types.SHUTDOWN)

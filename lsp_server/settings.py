@@ -6,7 +6,7 @@ server (as jedi-language-server does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,3 @@ def _problem(name: str, value: Any) -> str | None:
     if name == "disabled_languages" and not all(isinstance(item, str) for item in value):
         return "expected a list of language ids"
     return None
-
-
-def setting_names() -> list[str]:
-    """Known setting names (snake_case)."""
-    return [f.name for f in fields(Settings) if f.name != "extra"]
