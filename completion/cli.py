@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     use = model.add_parser("use", help="use a GGUF file (no path: back to the default)")
     use.add_argument("path", type=Path, nargs="?")
     use.set_defaults(run=cmd_model_use)
+    from completion.service.command import add_serve_command  # the engine service, `tabwise serve`
+
+    add_serve_command(commands)
     for entry in entry_points(group="tabwise.commands"):  # front ends' own subcommands (`tabwise lsp`)
         entry.load()(commands)
     return parser

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -36,6 +37,7 @@ from completion.rules import rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
 from completion.shape import clean_suggestion, stop_index
 from completion.stream import ChatStream
+from completion.syntax import SyntaxCache
 from completion.think import ThinkSplitter, open_thinking
 from completion.traits import ModelTraits, detect_traits
 from completion.types import (
@@ -59,6 +61,7 @@ BackendFactory = Callable[[EngineConfig, Path], Backend]
 CHAT_PROMPT_RESERVE = 256  # tokens kept for the chat template and instructions around user code
 TOKEN_COUNT_CACHE = 16_384  # texts (lines, snippets) whose token counts are remembered
 LAYOUTS_KEPT = 64  # documents whose last prompt layout is kept for their next prompt
+ROOTS_KEPT = 16  # workspace roots (editors' folders) whose context is kept without an open document
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,12 @@ class Engine:
         self._config = config or EngineConfig()  # replaced only by reconfigure(), on the worker thread
         self._factory = backend_factory or _default_factory
         self._worker = Worker()
-        # Front ends report open and edited documents here; other files are read from its root.
-        self._workspace = workspace or Workspace()
-        self._context = ContextGatherer(self._workspace)
+        # Per workspace root (FimRequest.root; "" = the one given here): the documents front ends report
+        # open and edited, and the context gathered from them and from the files under that root.
+        self._syntax = SyntaxCache()  # parse trees by document, for planning and context alike
+        self._contexts: OrderedDict[str, ContextGatherer] = OrderedDict(
+            [("", ContextGatherer(workspace or Workspace(), self._syntax))]
+        )
         self._cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
         self._warming: Job[int] | None = None  # the newest warm-up
@@ -234,35 +240,50 @@ class Engine:
     # same as FimRequest.document of its requests; `path` is workspace-relative ("/"-separated), as in
     # FimRequest.path. An open document's text wins over the file on disk for cross-file context.
 
-    def document_opened(self, document: str, path: str, text: str, language: str = "", warm: bool = True) -> None:
+    def document_opened(
+        self, document: str, path: str, text: str, language: str = "", warm: bool = True, root: str = ""
+    ) -> None:
         """The editor opened `document`: its text is context from now on (over the file on disk, saved or
         not), and its end, where code is most often added, is warmed at once unless `warm` is False
-        (completions are off there). `language` as in FimRequest ("": from the path)."""
-        self._workspace.open(path, text)
-        at = FimRequest(text, "", path=path, language=language, document=document) if warm else None
+        (completions are off there). `language` and `root` as in FimRequest ("": from the path)."""
+        self._context_for(root).workspace.open(path, text)
+        at = FimRequest(text, "", path=path, language=language, document=document, root=root) if warm else None
         self._warmup.opened(document, at)
 
     def document_edited(
-        self, document: str, path: str, text: str, line: int | None, at: FimRequest | None = None
+        self, document: str, path: str, text: str, line: int | None, at: FimRequest | None = None, root: str = ""
     ) -> None:
         """`document` now reads `text` after an edit at `line` (0-based; None when unknown, as for a full
         change). `at` is the completion request at the cursor after the edit, built as a live request there
         would be (so the warmed prompt is the one the next request reuses); the warm-up policy warms it at
         once when the edit is somewhere new, else after a pause. None: nothing to warm."""
         self._rhythm.keystroke(time.monotonic())
+        workspace = self._context_for(root).workspace
         if line is None:
-            self._workspace.open(path, text)
+            workspace.open(path, text)
         else:
-            self._workspace.note_edit(path, text, line)
+            workspace.note_edit(path, text, line)
         self._warmup.edited(document, line, at)
 
-    def document_closed(self, document: str, path: str) -> None:
+    def document_closed(self, document: str, path: str, root: str = "") -> None:
         """The editor closed `document`: the file on disk is context again, and what was kept for the
         document (pending warm-ups, suggestions, parse trees) is dropped."""
         self._warmup.closed(document)
-        self._workspace.close(path)
-        self._context.syntax.forget(document)
+        self._context_for(root).workspace.close(path)
+        self._syntax.forget(document)
         self._cache.forget(document)
+
+    def _context_for(self, root: str) -> ContextGatherer:
+        """The context of the workspace at `root` (created on first use; "" is the engine's own). Roots with
+        no open document are forgotten first once more than ROOTS_KEPT are known."""
+        with self._lock:
+            if (context := self._contexts.get(root)) is None:
+                context = ContextGatherer(Workspace(Path(root)), self._syntax)
+                self._contexts[root] = context
+                idle = [r for r, c in self._contexts.items() if r and r != root and not c.workspace.has_open()]
+                for old in idle[: max(0, len(self._contexts) - ROOTS_KEPT)]:
+                    del self._contexts[old]
+            return context
 
     # -- fill in the middle -------------------------------------------------------------------------
 
@@ -279,7 +300,7 @@ class Engine:
                 f"document too large to complete ({size:,} characters; limit {self._config.max_document_chars:,})"
             )
         language = request.language or language_of(request.path)
-        plan = plan_completion(request, language, self._context.syntax, rules_for(language))
+        plan = plan_completion(request, language, self._syntax, rules_for(language))
         job: Job[Suggestion] = Job(
             lambda job: self._run_complete(request, language, plan, job), PRIORITY_INLINE, request.document
         )
@@ -313,7 +334,7 @@ class Engine:
         if len(request.prefix) + len(request.suffix) > self._config.max_document_chars:
             return None  # a request there would be refused
         language = request.language or language_of(request.path)
-        plan = plan_completion(request, language, self._context.syntax, rules_for(language))
+        plan = plan_completion(request, language, self._syntax, rules_for(language))
         if plan.mode is Mode.NONE:
             return None
 
@@ -335,7 +356,7 @@ class Engine:
         """The prompt for `request`: its context within the token budget, in the model's FIM format; at a
         line's start (a block is asked for) with the longer suffix, on top of the budget, so that the rest
         of the prompt stays as it was."""
-        context = self._context.gather(request, language)
+        context = self._context_for(request.root).gather(request, language)
         config, key = self._config, request.document or request.path
         line_start = plan.mode is Mode.BLOCK  # a block is asked for only at a line's start
         extra = max(config.line_start_suffix_tokens - config.suffix_tokens, 0) if line_start else 0
@@ -398,7 +419,7 @@ class Engine:
     def _speculate(self, accepted: FimRequest, language: str) -> None:
         """Prepare the suggestion that follows this one being accepted, while the engine is idle: it goes
         to the cache, so Tab then the next request is answered at once. Any live request preempts it."""
-        plan = plan_completion(accepted, language, self._context.syntax, rules_for(language))
+        plan = plan_completion(accepted, language, self._syntax, rules_for(language))
         if plan.mode is Mode.NONE or self._cache.lookup(accepted) is not None:
             return
         if self._speculation is not None:

@@ -21,6 +21,9 @@ class FimRequest:
     prefix: str  # document text before the cursor
     suffix: str  # document text after the cursor
     path: str = "untitled"  # workspace-relative path, shown to the model
+    # The workspace folder `path` is relative to (absolute): where other files are read from for context;
+    # "" = the engine's own workspace (one front end per engine, as the CLI and the benchmarks have it).
+    root: str = ""
     language: str = ""  # language id ("python", "javascript", ...); "" = guess from the path
     document: str | None = None  # identity for supersession: a newer request for it cancels older ones
     context_files: tuple[ContextFile, ...] = ()  # other files, stable order first

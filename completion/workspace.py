@@ -55,6 +55,11 @@ class Workspace:
             self.version += int(path not in self._open)
             self._open[path] = text
 
+    def has_open(self) -> bool:
+        """True while a front end has a document of this workspace open."""
+        with self._lock:
+            return bool(self._open)
+
     def close(self, path: str) -> None:
         """The editor closed the document."""
         with self._lock:

@@ -232,9 +232,26 @@ def test_closing_a_document_forgets_its_suggestions_and_syntax_tree(tiny_models:
         engine.document_opened(uri, "add.py", prefix + suffix, warm=False)
         assert engine.complete(request).text == "a + b"
         assert engine.complete(request).stop_reason is StopReason.CACHED
-        syntax = engine._context.syntax  # private: what the engine keeps per document
+        syntax = engine._syntax  # private: what the engine keeps per document
         assert any(key == uri for key, _ in syntax._documents)
         engine.document_closed(uri, "add.py")
         assert not any(key == uri for key, _ in syntax._documents)
         again = engine.complete(request)
         assert again.text == "a + b" and again.stop_reason is not StopReason.CACHED  # the model, not the cache
+
+
+def test_each_workspace_root_has_its_own_files(tmp_path: Path, tiny_models: TinyModels) -> None:
+    """One engine serves editors open on different folders: a request's root decides which files it sees."""
+    left, right = tmp_path / "left", tmp_path / "right"
+    for folder, body in ((left, ON_DISK), (right, UNSAVED)):
+        folder.mkdir()
+        (folder / "geometry.py").write_text(body)
+    factory, made = recording_factory()
+    main = "from geometry import area\n\nprint(area("
+    with Engine(tiny_config(tiny_models.qwen, speculate=False), factory) as engine:
+        for root, shown, hidden in ((left, "radius: float", "width"), (right, "width: float", "radius")):
+            engine.complete(FimRequest(main, "))\n", path="main.py", root=str(root), document=f"{root}/main.py"))
+            assert shown in made[0].prompts[-1] and hidden not in made[0].prompts[-1]
+        engine.document_opened("file:///r/geometry.py", "geometry.py", "def area(n: int): ...\n", root=str(right))
+        engine.complete(FimRequest(main, "))\n", path="main.py", root=str(left), document="again"))
+        assert "radius: float" in made[0].prompts[-1]  # a document open in the other folder is not this one's

@@ -1,0 +1,226 @@
+"""The service's methods: parse the params, one engine call, convert the result (see protocol.py).
+
+Each method makes its engine call before its first `await`: requests start in the order they arrived,
+so an "edited" is applied before the "complete" sent after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from completion.config import EngineConfig
+from completion.engine import Engine
+from completion.errors import RequestError
+from completion.service.documents import OpenDocuments
+from completion.service.protocol import PROTOCOL_VERSION, converter, structure_error
+from completion.stream import ChatStream
+from completion.types import ChatChunk, ChatRequest, FimRequest
+from completion.worker import Job
+
+T = TypeVar("T")
+
+
+class Host(Protocol):
+    """What methods need of the service around them."""
+
+    engine: Engine
+    base_config: EngineConfig  # the settings the service started with; configure applies over them
+    documents: OpenDocuments
+
+    def clients(self) -> int: ...
+
+
+class Caller(Protocol):
+    """What methods need of the connection a request came on."""
+
+    number: int  # the connection's id, for its open documents
+
+    async def send_chunk(self, id: int | str, chunk: dict[str, Any]) -> None: ...
+
+    def cancel(self, id: int | str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request being answered."""
+
+    host: Host
+    caller: Caller
+    id: int | str
+    params: dict[str, Any]
+
+    def parse(self, kind: type[T]) -> T:
+        """The params as `kind`; RequestError naming the bad fields."""
+        try:
+            return converter.structure(self.params, kind)
+        except Exception as exc:  # cattrs raises several kinds; each says which field is wrong
+            raise RequestError(f"bad params: {structure_error(exc)}") from None
+
+
+@dataclass(frozen=True)
+class ExplainParams:
+    code: str
+    language: str = ""
+    path: str = "untitled"
+
+
+@dataclass(frozen=True)
+class AskParams:
+    question: str
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class CancelParams:
+    id: int | str
+
+
+@dataclass(frozen=True)
+class OpenedParams:
+    document: str  # the front end's identity for it, as in FimRequest.document
+    path: str  # workspace-relative, "/"-separated, as in FimRequest.path
+    text: str
+    language: str = ""  # as in FimRequest ("": from the path)
+    warm: bool = True  # evaluate a prompt at its end at once (False: completions are off there)
+    root: str = ""  # the workspace folder `path` is relative to, as in FimRequest.root
+
+
+@dataclass(frozen=True)
+class EditedParams:
+    document: str
+    path: str
+    text: str  # all of it, after the edit
+    line: int | None  # 0-based, where the edit was; None when unknown (a full change)
+    at: FimRequest | None = None  # the completion request at the cursor after the edit, to warm
+    root: str = ""
+
+
+@dataclass(frozen=True)
+class ClosedParams:
+    document: str
+    path: str = ""
+    root: str = ""
+
+
+async def wait_job(job: Job[T]) -> T:
+    """The job's result; the request being cancelled (or its client leaving) cancels the job."""
+    try:
+        return await asyncio.wrap_future(job.future)
+    except asyncio.CancelledError:
+        job.cancel("cancelled by the client")
+        raise
+
+
+async def stream_chat(call: Call, stream: ChatStream) -> Any:
+    """Send the stream's chunks as they come, then its result; a thread reads the blocking stream."""
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[ChatChunk | None] = asyncio.Queue()
+
+    def hand_over(chunk: ChatChunk | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the service is shutting down: the loop is closed
+            loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+
+    def pump() -> None:
+        try:
+            for chunk in stream:
+                hand_over(chunk)
+        finally:
+            hand_over(None)
+
+    threading.Thread(target=pump, name="tabwise-chat-pump", daemon=True).start()
+    try:
+        while (chunk := await chunks.get()) is not None:
+            await call.caller.send_chunk(call.id, converter.unstructure(chunk))
+        assert stream.job is not None
+        return converter.unstructure(await wait_job(stream.job))
+    except asyncio.CancelledError:
+        stream.cancel()
+        raise
+
+
+async def complete(call: Call) -> Any:
+    job = call.host.engine.submit_complete(call.parse(FimRequest))
+    return converter.unstructure(await wait_job(job))
+
+
+async def warm(call: Call) -> Any:
+    job = call.host.engine.warm(call.parse(FimRequest))
+    return 0 if job is None else await wait_job(job)
+
+
+async def explain(call: Call) -> Any:
+    params = call.parse(ExplainParams)
+    return await stream_chat(call, call.host.engine.explain(params.code, params.language, params.path))
+
+
+async def ask(call: Call) -> Any:
+    params = call.parse(AskParams)
+    return await stream_chat(call, call.host.engine.ask(params.question, params.context))
+
+
+async def chat(call: Call) -> Any:
+    return await stream_chat(call, call.host.engine.chat(call.parse(ChatRequest)))
+
+
+async def cancel(call: Call) -> Any:
+    return call.caller.cancel(call.parse(CancelParams).id)
+
+
+async def status(call: Call) -> Any:
+    summary = call.host.engine.status().summary()
+    summary["service"] = {
+        "pid": os.getpid(),
+        "version": PROTOCOL_VERSION,
+        "clients": call.host.clients(),
+        "documents": len(call.host.documents),
+        "models_loaded": 1 if summary["state"] == "ready" else 0,  # one engine, one model, for every client
+    }
+    return summary
+
+
+async def configure(call: Call) -> Any:
+    settings = {**converter.unstructure(call.host.base_config), **call.params}
+    try:
+        config = converter.structure(settings, EngineConfig)
+    except Exception as exc:  # cattrs raises several kinds; each says which setting is wrong
+        raise RequestError(f"bad settings: {structure_error(exc)}") from None
+    job = call.host.engine.reconfigure(config)
+    await asyncio.shield(asyncio.wrap_future(job.future))  # a client leaving must not undo the change
+    return converter.unstructure(config)
+
+
+async def opened(call: Call) -> Any:
+    params = call.parse(OpenedParams)
+    documents, number = call.host.documents, call.caller.number
+    documents.opened(number, params)
+
+
+async def edited(call: Call) -> Any:
+    params = call.parse(EditedParams)
+    documents, number = call.host.documents, call.caller.number
+    documents.edited(number, params)
+
+
+async def closed(call: Call) -> Any:
+    call.host.documents.closed(call.caller.number, call.parse(ClosedParams).document)  # path: as it was opened
+
+
+METHODS: dict[str, Callable[[Call], Awaitable[Any]]] = {
+    "complete": complete,
+    "warm": warm,
+    "explain": explain,
+    "ask": ask,
+    "chat": chat,
+    "cancel": cancel,
+    "status": status,
+    "configure": configure,
+    "opened": opened,
+    "edited": edited,
+    "closed": closed,
+}
