@@ -27,6 +27,10 @@ class EngineConfig:
     # llama.cpp's extra weight buffer types (CPU_REPACK, AMX): None = on, except where the AMX buffer would
     # be used, which crashes (completion/runtime/buffers.py); True or False forces the choice.
     extra_buffers: bool | None = None
+    # KV caches kept over the one loaded model, so that each client (a file in an editor, a notebook, an
+    # answer streaming) keeps its place: switching between them re-evaluates only what changed. Each costs
+    # ~112 MiB of KV at n_ctx 4096 plus its compute buffer pages (docs/benchmarks.md); made on first need.
+    kv_slots: int = 3
     # Load the model when the engine starts instead of on the first request.
     preload: bool = False
     # After a suggestion, prepare the one that follows its acceptance while idle (preempted by typing).

@@ -61,6 +61,7 @@ BackendFactory = Callable[[EngineConfig, Path], Backend]
 CHAT_PROMPT_RESERVE = 256  # tokens kept for the chat template and instructions around user code
 TOKEN_COUNT_CACHE = 16_384  # texts (lines, snippets) whose token counts are remembered
 LAYOUTS_KEPT = 64  # documents whose last prompt layout is kept for their next prompt
+CHAT_SEQUENCE = "chat"  # answers keep a KV slot of their own, so a suggestion between two tokens costs them nothing
 ROOTS_KEPT = 16  # workspace roots (editors' folders) whose context is kept without an open document
 
 
@@ -193,6 +194,7 @@ class Engine:
                 "n_threads_batch",
                 "n_batch",
                 "extra_buffers",
+                "kv_slots",
             )
             if any(getattr(config, f) != getattr(self._config, f) for f in reload_fields):
                 self._backend, self._traits, self._failed = None, None, None
@@ -343,7 +345,7 @@ class Engine:
             if traits.fim is None:
                 return 0
             prompt = self._fim_prompt(request, language, traits.fim, plan)
-            return backend.prefill(prompt.text, lambda: not job.cancelled)
+            return backend.prefill(prompt.text, lambda: not job.cancelled, request.document or request.path)
 
         job: Job[int] = Job(run, PRIORITY_BACKGROUND)
         with self._lock:  # the warm-up policy calls this from its timer thread
@@ -383,7 +385,7 @@ class Engine:
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
         line_before = request.prefix.rsplit("\n", 1)[-1]
         text, reason, first_at = "", StopReason.END, 0.0
-        generation = backend.generate(prompt.text, params)
+        generation = backend.generate(prompt.text, params, request.document or request.path)
         try:
             for piece in generation:
                 job.raise_if_cancelled()
@@ -502,12 +504,14 @@ class Engine:
                 parts[chunk.kind].append(chunk.text)
                 stream.put(chunk)
 
-        generation = backend.generate(prompt, params)
+        generation = backend.generate(prompt, params, CHAT_SEQUENCE)
         try:
             for piece in generation:
                 job.raise_if_cancelled()
                 first_at = first_at or time.perf_counter()
                 emit(splitter.feed(piece))
+                if config.kv_slots > 1:  # a live suggestion goes first, in another KV slot; this one waits
+                    self._worker.run_urgent()
         finally:
             generation.close()
         emit(splitter.finish())

@@ -151,24 +151,43 @@ class Worker:
         self._queue.put((-1, -1, None))
         self._thread.join(timeout)
 
+    def run_urgent(self) -> None:
+        """Called by a running job between two of its tokens (an answer streaming for seconds): run the live
+        requests queued now, on this thread, then return so that the job goes on where it was."""
+        if threading.current_thread() is not self._thread:
+            return
+        while True:
+            with self._lock:
+                priority, _, job = self._queue.queue[0] if self._queue.queue else (None, 0, None)
+                if priority != PRIORITY_INLINE or job is None:  # a load, the stop, or only background work
+                    return
+                self._queue.get_nowait()
+            interrupted = self._running
+            self._run(job)
+            self._running = interrupted
+
     def _loop(self) -> None:
         while True:
             _, _, job = self._queue.get()
             if job is None:
                 return
-            if not job._start():
-                continue
-            self._running = job
-            outcome = "done"
-            try:
-                job._finish(job.run(job))
-            except Exception as exc:  # the job's own error goes to its caller, never kills the worker
-                outcome = "cancelled" if isinstance(exc, Cancelled) else "error"
-                job._finish(error=exc)
-            finally:
-                if job.priority != PRIORITY_BACKGROUND:  # warm-ups and speculations are not what users see
-                    self.last_outcome = outcome
-                self._running = None
-                with self._lock:
-                    if job.document is not None and self._latest.get(job.document) is job:
-                        del self._latest[job.document]
+            self._run(job)
+
+    def _run(self, job: Job[Any]) -> None:
+        """Run one job to its end; its error goes to its caller and never ends the worker."""
+        if not job._start():
+            return
+        self._running = job
+        outcome = "done"
+        try:
+            job._finish(job.run(job))
+        except Exception as exc:
+            outcome = "cancelled" if isinstance(exc, Cancelled) else "error"
+            job._finish(error=exc)
+        finally:
+            if job.priority != PRIORITY_BACKGROUND:  # warm-ups and speculations are not what users see
+                self.last_outcome = outcome
+            self._running = None
+            with self._lock:
+                if job.document is not None and self._latest.get(job.document) is job:
+                    del self._latest[job.document]

@@ -73,11 +73,13 @@ class Backend(Protocol):
         """The prompt for `messages` in the model's own chat template, ready for the assistant turn."""
         ...
 
-    def generate(self, prompt: str, params: SamplingParams) -> Generation:
-        """Start generating after `prompt` (special tokens recognised), reusing the KV cache's prefix."""
+    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> Generation:
+        """Start generating after `prompt` (special tokens recognised), reusing the KV cache's prefix.
+        `sequence` names who asks (a document, "chat"): a runtime with several KV caches keeps each
+        sequence's place in one of them."""
         ...
 
-    def prefill(self, prompt: str, keep_going: Callable[[], bool]) -> int:
+    def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         """Evaluate `prompt` into the KV cache without generating, so that a later `generate` of a prompt
         that starts the same way re-evaluates only the rest; stops early once `keep_going()` is False.
         Returns the tokens evaluated."""

@@ -20,19 +20,25 @@ from completion.runtime.buffers import (
     uses_amx,
     weight_buffers_in_log,
 )
+from completion.runtime.kv_slots import KvSlots
 from completion.types import ChatMessage, StopReason
 
 PREFILL_BATCH = 32  # tokens per step of a warm-up: about 0.4 s on 2 cores, the longest a live request waits
 
 
 class LlamaGeneration(Generation):
-    """A streaming llama-cpp-python completion with its token counters."""
+    """A streaming llama-cpp-python completion on one KV slot, with its token counters. Other generations
+    may run between two of its pieces (a live suggestion while an answer streams): each piece first puts
+    its own slot back, so it goes on where it was without evaluating its prompt again."""
 
-    def __init__(self, llm: Any, tokens: list[int], reused: int, params: SamplingParams) -> None:
-        self._llm = llm
+    def __init__(self, slots: KvSlots, tokens: list[int], reused: int, params: SamplingParams) -> None:
+        self._slots = slots
+        self._slot = slots.active
+        self._slot.busy = True  # until this generation ends, no other may take its slot
+        self._llm = slots.llm
         self.prompt_tokens = len(tokens)
         self.reused_tokens = reused
-        self._chunks = llm.create_completion(
+        self._chunks = self._llm.create_completion(
             tokens,
             max_tokens=params.max_tokens,
             temperature=params.temperature,
@@ -46,10 +52,11 @@ class LlamaGeneration(Generation):
         )
 
     def __next__(self) -> str:
+        self._slots.activate(self._slot)
         try:
             chunk = next(self._chunks)
         except StopIteration:
-            self._count()
+            self._end()
             raise
         choice = chunk["choices"][0]
         if choice.get("finish_reason") == "length":
@@ -57,20 +64,40 @@ class LlamaGeneration(Generation):
         return str(choice["text"])
 
     def close(self) -> None:
+        self._slots.activate(self._slot)
         self._chunks.close()
-        self._count()
+        self._end()
 
-    def _count(self) -> None:
+    def _end(self) -> None:
         self.generated_tokens = max(0, int(self._llm.n_tokens) - self.prompt_tokens)
+        self._slot.busy = False
 
 
 class LlamaBackend:
     """A loaded llama.cpp model; use from one thread at a time (the engine's worker)."""
 
-    def __init__(self, llm: Any, info: ModelInfo) -> None:
+    def __init__(self, llm: Any, info: ModelInfo, kv_slots: int = 1) -> None:
         self._llm = llm
         self.info = info
         self._formatter: Any = None  # built on first chat
+        self._slots = KvSlots(llm, self._new_context, kv_slots)  # one KV cache per client, up to kv_slots
+
+    def _new_context(self) -> Any:
+        """Another llama.cpp context over the loaded weights (a KV cache of its own), closed with the model."""
+        from llama_cpp import _internals
+
+        context = _internals.LlamaContext(model=self._llm._model, params=self._llm.context_params, verbose=False)
+        return self._llm._stack.enter_context(contextlib.closing(context))
+
+    def kv_slots(self) -> list[tuple[str, int, int]]:
+        """Per KV slot: the sequence that used it last, the tokens it holds, and the prompt tokens llama.cpp
+        evaluated on it so far (its own performance counter)."""
+        import llama_cpp
+
+        return [
+            (slot.sequence, slot.n_tokens, int(llama_cpp.llama_perf_context(slot.context.ctx).n_p_eval))
+            for slot in self._slots.slots()
+        ]
 
     @classmethod
     def load(cls, config: EngineConfig, path: Path) -> LlamaBackend:
@@ -125,7 +152,7 @@ class LlamaBackend:
             weight_buffers=tuple(buffers.items()),
             weight_buffers_reason=choice.reason,
         )
-        return cls(llm, info)
+        return cls(llm, info, config.kv_slots)
 
     def _tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
@@ -164,33 +191,23 @@ class LlamaBackend:
             raise RequestError(f"prompt of {len(tokens)} tokens does not fit the {self.info.n_ctx}-token window")
         return tokens
 
-    def generate(self, prompt: str, params: SamplingParams) -> LlamaGeneration:
-        """Stream a completion of `prompt`; the KV cache's common prefix with the last call is reused."""
+    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> LlamaGeneration:
+        """Stream a completion of `prompt` on the KV slot that holds most of it (or `sequence`'s own)."""
         tokens = self._prompt_tokens(prompt)
-        reused = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
-        return LlamaGeneration(self._llm, tokens, min(reused, len(tokens) - 1), params)
+        held = self._slots.take(tokens, sequence)
+        return LlamaGeneration(self._slots, tokens, min(held, len(tokens) - 1), params)
 
-    def prefill(self, prompt: str, keep_going: Callable[[], bool]) -> int:
+    def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         """Evaluate all but the prompt's last token (generation evaluates that one itself), in small
         batches so that a live request waits at most one batch."""
         tokens = self._prompt_tokens(prompt)[:-1]
-        start = _common_prefix(self._llm.input_ids[: self._llm.n_tokens], tokens)
+        start = self._slots.take(tokens, sequence)
         self._llm.n_tokens = start  # eval() drops the KV cells past this point first
         for begin in range(start, len(tokens), PREFILL_BATCH):
             if not keep_going():
                 return begin - start
             self._llm.eval(tokens[begin : begin + PREFILL_BATCH])
         return len(tokens) - start
-
-
-def _common_prefix(cached: Iterator[int] | Any, tokens: list[int]) -> int:
-    """Length of the common prefix of the cached tokens and the new prompt."""
-    count = 0
-    for old, new in zip(cached, tokens, strict=False):
-        if int(old) != new:
-            break
-        count += 1
-    return count
 
 
 @contextlib.contextmanager
