@@ -1,5 +1,6 @@
-"""The Jupyter side of tabwise: a server extension that hosts one engine for every notebook, and the
-IPython extension with the `%%ask` magic (`%load_ext jupyter_ext`), which talks to that server."""
+"""The Jupyter side of tabwise: a server extension, a thin client of the tabwise service (the one engine of
+every notebook and editor), and the IPython extension with the `%%ask` magic (`%load_ext jupyter_ext`),
+which talks to that server, or to the service when no server started the kernel."""
 
 from __future__ import annotations
 

@@ -1,12 +1,15 @@
-"""How a kernel reaches an engine: the Jupyter server that started it, else an engine of its own.
+"""How a kernel reaches the engine: through the Jupyter server that started it, else the tabwise service.
 
-The server's engine is shared by every notebook, so the model is loaded once. A kernel started by
-Jupyter Server has `JPY_PARENT_PID` (the server's pid); `list_running_servers()` gives that server's URL
-and token. Only loopback servers are used: code never leaves the machine.
+Either way the engine is the tabwise service's, one per user and machine, so the model is loaded once
+for every notebook and editor and never in the kernel. A kernel started by Jupyter Server has
+`JPY_PARENT_PID` (the server's pid); `list_running_servers()` gives that server's URL and token, and its
+routes are used (only loopback servers: code never leaves the machine). A kernel without one (terminal
+IPython, VS Code notebooks, or `--local`) is a client of the service itself.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import urllib.error
@@ -15,19 +18,20 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from completion.engine import Engine
 from completion.errors import TabwiseError
+from completion.service.client import ServiceClient
 from jupyter_ext import wire
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CONNECT_TIMEOUT_S = 5.0  # reaching the server; a stream may then run as long as the answer takes
 READ_TIMEOUT_S = 600.0  # between two lines of a stream (a model loading first)
+STATUS_TIMEOUT_S = 60.0  # a status from the service, which may have to be started first
 
 
 class Client(Protocol):
     """What the magics need: a status, and streamed answers (dicts as in `jupyter_ext.wire`)."""
 
-    where: str  # shown to the user: "the Jupyter server at ..." or "this kernel"
+    where: str  # shown to the user: "the Jupyter server at ..." or "the tabwise service ..."
 
     def status(self) -> dict[str, Any]: ...
 
@@ -77,26 +81,29 @@ def _error_message(error: urllib.error.HTTPError) -> str:
         return f"HTTP {error.code} {error.reason}"
 
 
-class LocalClient:
-    """An engine inside this kernel: for terminal IPython, VS Code notebooks, or `--local`."""
-
-    where = "this kernel (its own copy of the model)"
+class ServiceKernelClient:
+    """The tabwise service, asked by this kernel itself: for terminal IPython, VS Code notebooks, or `--local`."""
 
     def __init__(self) -> None:
-        self.engine = Engine()
+        self.service = ServiceClient("kernel")  # started on the first request if no front end started it
+        self.where = f"the tabwise service in {self.service.rundir.path}"
 
     def status(self) -> dict[str, Any]:
-        now = self.engine.status()
-        return {"state": now.state, "model": now.model.name if now.model else None, "error": now.error}
+        try:
+            return self.service.status().result(STATUS_TIMEOUT_S)
+        except concurrent.futures.TimeoutError:
+            raise TabwiseError(f"{self.where} did not answer within {STATUS_TIMEOUT_S:.0f} s") from None
 
     def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         try:
-            answer = wire.open_chat(self.engine, route, body)
-            for chunk in answer:  # stopping early cancels the generation
+            answer = wire.open_chat(route, body)(self.service)
+            for chunk in answer:  # stopping early (an interrupt) cancels the generation in the service
                 yield wire.chunk_line(chunk)
             yield wire.done_line(answer.result())
         except (TabwiseError, wire.BadBody) as exc:
             yield wire.error_line(str(exc))
+        except concurrent.futures.CancelledError:
+            yield wire.error_line("cancelled")
 
 
 def find_server() -> ServerClient | None:

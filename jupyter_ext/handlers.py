@@ -1,17 +1,22 @@
-"""HTTP and websocket handlers: every one authenticated by Jupyter, each a few lines over the engine.
+"""HTTP and websocket handlers: every one authenticated by Jupyter, each a few lines over the service client.
 
-`TabwiseHandler` is the single error boundary: bad bodies and requests become 400, a missing or broken
-model 503 with what to do, and nothing else escapes as a traceback. Streams are newline-delimited JSON;
-a client that goes away (or a kernel interrupt that closes the connection) cancels the generation.
+`failure()` is the single error boundary's mapping: bad bodies and requests become 400, a missing or
+broken model 503 with what to do, a service that stopped (crashed, killed) or cannot be reached 503
+with what happened, and nothing else escapes as a traceback. The HTTP routes raise it as an HTTP error
+(`http_errors`); streams and the websocket, which have answered already, send its message instead.
+Streams are newline-delimited JSON; a client that goes away (or a kernel interrupt that closes the
+connection) cancels the generation.
 
 JupyterLab asks for a completion as the user types in a cell, so each completion request is also the
 report of an edit there (`report_typing`): the engine's typing rhythm and warm-up policy see notebooks
-as they see editors.
+as they see editors. Requests carry the server's root folder, so a notebook's sibling modules are context.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import logging
 import uuid
@@ -26,57 +31,83 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
-from completion.engine import Engine
 from completion.errors import Cancelled, ModelFileError, ModelLoadError, RequestError, TabwiseError
-from completion.stream import ChatStream
+from completion.service.client import ServiceClient, ServiceStream
+from completion.service.errors import ServiceLost, ServiceStartError, ServiceUnavailable, ServiceVersionError
 from completion.types import FimRequest
 from jupyter_ext import wire
 
 log = logging.getLogger(__name__)
+SERVICE_DOWN = (ServiceLost, ServiceUnavailable, ServiceStartError, ServiceVersionError)  # 503: what happened
+CANCELLED = (Cancelled, concurrent.futures.CancelledError)  # by the client, or superseded by a newer request
 
 
-class EngineHandlerMixin(ExtensionHandlerMixin):
-    """The server's one engine, for every handler."""
-
-    @property
-    def engine(self) -> Engine:
-        return self.settings["tabwise_engine"]
-
-
-class TabwiseHandler(EngineHandlerMixin, APIHandler):
-    """Shared by the HTTP routes: the engine, the streams in flight, and the error boundary."""
-
-    @property
-    def streams(self) -> dict[str, ChatStream]:
-        """Streams in flight by id, so that `cancel` can reach them."""
-        return self.settings["tabwise_streams"]
-
-
-def report_typing(engine: Engine, request: FimRequest) -> None:
-    """Tell the engine the user typed where `request` is: the notebook (or file) as one text, the edit on
-    the cursor's line (0-based), and `request` as the place to warm."""
-    document, text = request.document or request.path, request.prefix + request.suffix
-    engine.document_edited(document, request.path, text, request.prefix.count("\n"), request)
+def failure(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and the message for what went wrong: the one mapping, for every route and the websocket."""
+    if isinstance(exc, (wire.BadBody, RequestError)):
+        return 400, str(exc)
+    if isinstance(exc, (ModelFileError, ModelLoadError)):
+        return 503, f"no model to answer with: {exc}"
+    if isinstance(exc, SERVICE_DOWN):
+        return 503, str(exc)
+    if isinstance(exc, CANCELLED):
+        return 409, f"cancelled: {exc}" if str(exc) else "cancelled"
+    return 500, str(exc)
 
 
 @contextmanager
 def http_errors() -> Iterator[None]:
-    """Engine and body errors as HTTP errors with a message that says what to do."""
+    """Failures (see `failure`) as HTTP errors with a message that says what happened or what to do."""
     try:
         yield
-    except (wire.BadBody, RequestError) as exc:
-        raise web.HTTPError(400, str(exc)) from exc
-    except (ModelFileError, ModelLoadError) as exc:
-        raise web.HTTPError(503, f"no model to answer with: {exc}") from exc
-    except Cancelled as exc:
-        raise web.HTTPError(409, f"cancelled: {exc}") from exc
+    except (wire.BadBody, TabwiseError, concurrent.futures.CancelledError) as exc:
+        code, message = failure(exc)
+        raise web.HTTPError(code, message) from exc
+
+
+class ServiceHandlerMixin(ExtensionHandlerMixin):
+    """The server's one client of the tabwise service, and the folder requests are relative to."""
+
+    @property
+    def service(self) -> ServiceClient:
+        return self.settings["tabwise_service"]
+
+    async def ready(self) -> ServiceClient:
+        """The client once the service took this server's settings (and, with preload, loaded the model), so
+        that no request runs on other settings; a failure to configure is the request's own to report."""
+        with contextlib.suppress(TabwiseError):
+            await asyncio.wrap_future(self.settings["tabwise_configured"])
+        return self.service
+
+    @property
+    def root(self) -> str:
+        """The Jupyter server's root_dir, absolute: where a notebook's sibling modules are read from."""
+        return self.settings["tabwise_root"]
+
+
+class TabwiseHandler(ServiceHandlerMixin, APIHandler):
+    """Shared by the HTTP routes: the service, the streams in flight, and the error boundary."""
+
+    @property
+    def streams(self) -> dict[str, ServiceStream]:
+        """Streams in flight by id, so that `cancel` can reach them."""
+        return self.settings["tabwise_streams"]
+
+
+def report_typing(service: ServiceClient, request: FimRequest) -> None:
+    """Tell the engine the user typed where `request` is: the notebook (or file) as one text, the edit on
+    the cursor's line (0-based), and `request` as the place to warm. Not waited for: the service applies
+    it before the completion sent after it."""
+    document, text = request.document or request.path, request.prefix + request.suffix
+    service.edited(document, request.path, text, request.prefix.count("\n"), request, root=request.root)
 
 
 class StatusHandler(TabwiseHandler):
     @web.authenticated
     async def get(self) -> None:
-        """The model, where it runs, and the queue."""
-        self.finish(self.engine.status().summary())
+        """The model, where it runs, the queue, and the service (its pid, its clients)."""
+        with http_errors():
+            self.finish(await asyncio.wrap_future(self.service.status()))
 
 
 class CompleteHandler(TabwiseHandler):
@@ -84,9 +115,10 @@ class CompleteHandler(TabwiseHandler):
     async def post(self) -> None:
         """One completion for a prefix/suffix (with the notebook's other cells as context)."""
         with http_errors():
-            request = wire.fim_request(wire.parse_json(self.request.body))
-            report_typing(self.engine, request)
-            suggestion = await self.engine.complete_async(request)
+            request = wire.fim_request(wire.parse_json(self.request.body), root=self.root)
+            service = await self.ready()
+            report_typing(service, request)
+            suggestion = await asyncio.wrap_future(service.complete(request))
         self.finish(wire.suggestion_json(suggestion))
 
 
@@ -94,26 +126,18 @@ class ChatStreamHandler(TabwiseHandler):
     """Streams an answer as newline-delimited JSON: tokens, then `done` (or `error`)."""
 
     route: str  # "ask" or "explain": which body it reads (wire.open_chat)
-    stream: ChatStream | None = None
+    stream: ServiceStream | None = None
 
     @web.authenticated
     async def post(self) -> None:
         with http_errors():
             data = wire.parse_json(self.request.body)
             stream_id = wire.field(data, "id", str, "") or str(uuid.uuid4())
-            self.stream = wire.open_chat(self.engine, self.route, data)
+            open_stream = wire.open_chat(self.route, data)  # the body is checked before waiting for the service
+            self.stream = open_stream(await self.ready())
         self.streams[stream_id] = self.stream
-        self.set_header("Content-Type", "application/x-ndjson")
-        self.set_header("X-Tabwise-Stream", stream_id)
-        chunks = iter(self.stream)
-        loop = asyncio.get_running_loop()
         try:
-            while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
-                await self.send_line(wire.chunk_line(chunk))
-            try:
-                await self.send_line(wire.done_line(self.stream.result()))
-            except TabwiseError as exc:
-                await self.send_line(wire.error_line(str(exc)))
+            await self.relay(self.stream, stream_id)
         except StreamClosedError:
             log.info("stream %s: the client went away; generation cancelled", stream_id)
         finally:
@@ -121,6 +145,22 @@ class ChatStreamHandler(TabwiseHandler):
             self.streams.pop(stream_id, None)
         if not self._finished:
             self.finish()
+
+    async def relay(self, stream: ServiceStream, stream_id: str) -> None:
+        """Send the answer's lines as they come. A failure before its first token (a bad request, no
+        service) is still an HTTP error; after it, the last line says what happened."""
+        chunks = aiter(stream)
+        with http_errors():
+            first = await anext(chunks, None)
+            if first is None:
+                stream.result()
+        self.set_header("Content-Type", "application/x-ndjson")
+        self.set_header("X-Tabwise-Stream", stream_id)
+        if first is not None:
+            await self.send_line(wire.chunk_line(first))
+        async for chunk in chunks:
+            await self.send_line(wire.chunk_line(chunk))
+        await self.send_line(last_line(stream))
 
     async def send_line(self, message: dict[str, Any]) -> None:
         self.write(json.dumps(message) + "\n")
@@ -130,6 +170,14 @@ class ChatStreamHandler(TabwiseHandler):
         """The client closed the connection (a kernel interrupt does): stop generating at once."""
         if self.stream is not None:
             self.stream.cancel()
+
+
+def last_line(stream: ServiceStream) -> dict[str, Any]:
+    """`done` with the whole answer, or `error` saying why there is none (cancelled, the service stopped)."""
+    try:
+        return wire.done_line(stream.result())
+    except (TabwiseError, concurrent.futures.CancelledError) as exc:
+        return wire.error_line(failure(exc)[1])
 
 
 class AskHandler(ChatStreamHandler):
@@ -152,16 +200,16 @@ class CancelHandler(TabwiseHandler):
         self.finish({"cancelled": stream is not None})
 
 
-class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, EngineHandlerMixin, JupyterHandler):
+class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, ServiceHandlerMixin, JupyterHandler):
     """jupyter-ai 2.x's inline completion websocket: numbered requests, streamed items, errors, cancel."""
 
     jobs: dict[int, asyncio.Task[None]]
-    document: str  # this connection's identity for the engine: one user's cursor, from cell to cell
+    document: str  # this connection's identity in the service (unique among all its clients): one user's cursor
     path: str | None  # the notebook (or file) of its last request, once there was one
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        self.jobs, self.document, self.path = {}, f"ws-{id(self)}", None
+        self.jobs, self.document, self.path = {}, f"jupyter-ws-{uuid.uuid4().hex}", None
         await super().get(*args, **kwargs)
 
     def on_message(self, message: str | bytes) -> None:
@@ -172,7 +220,7 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Engine
             return
         if parsed.kind == "cancel":
             if (task := self.jobs.pop(parsed.number, None)) is not None:
-                task.cancel()
+                task.cancel()  # cancels the request in the service
             return
         self.jobs[parsed.number] = asyncio.ensure_future(self.answer(parsed))
 
@@ -180,12 +228,13 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Engine
         """Complete request `number`; streamed requests get the item first, then its final text."""
         number = message.number
         try:
-            request = wire.fim_request(message.data or {}, document=self.document)
-            report_typing(self.engine, request)
+            request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
+            service = await self.ready()
+            report_typing(service, request)
             self.path = request.path
             if message.stream:
                 self.write_message(wire.inline_reply(number, "", streaming=True))
-            suggestion = await self.engine.complete_async(request)
+            suggestion = await asyncio.wrap_future(service.complete(request))
             if message.stream:
                 self.write_message(wire.inline_chunk(number, suggestion.text, done=True))
             else:
@@ -194,7 +243,7 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Engine
             raise
         except (wire.BadBody, TabwiseError) as exc:
             if not isinstance(exc, Cancelled):
-                self.write_message(wire.inline_reply(number, None, str(exc)))
+                self.write_message(wire.inline_reply(number, None, failure(exc)[1]))
             elif message.stream:
                 self.write_message(wire.inline_chunk(number, "", done=True))
         except websocket.WebSocketClosedError:
@@ -208,4 +257,4 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Engine
             task.cancel()
         self.jobs.clear()
         if self.path is not None:
-            self.engine.document_closed(self.document, self.path)
+            self.service.closed(self.document, self.path, root=self.root)

@@ -1,7 +1,8 @@
 """`%%ask` and `%ask`: questions about the notebook, answered as Markdown that streams into the output.
 
-The kernel asks the Jupyter server's shared engine; without one (terminal IPython, VS Code notebooks, or
-`--local`) it runs an engine of its own and says so once. User code is never executed on the way:
+The kernel asks through the Jupyter server that started it; without one (terminal IPython, VS Code
+notebooks, or `--local`) it asks the tabwise service itself and says so once. Either way the engine is
+the service's, shared with every notebook and editor: no kernel loads a model. User code is never executed on the way:
 `{name}` is filled with the variable's text, and the context is the source of recent cells.
 """
 
@@ -18,7 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import Markdown, display
 
 from completion.errors import TabwiseError
-from jupyter_ext.client import Client, LocalClient, find_server
+from jupyter_ext.client import Client, ServiceKernelClient, find_server
 
 RECENT_CELLS = 3  # cells of code shown as context
 VALUE_CHARS = 2000  # longest text a `{name}` becomes
@@ -30,32 +31,32 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @magics_class
 class AskMagics(Magics):
-    """Holds the connection: found once per kernel, local only when asked or when no server answers."""
+    """Holds the connection: found once per kernel; the service directly only when asked or when no server answers."""
 
     shell: Any  # IPython's InteractiveShell; always set once the extension is loaded
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self._server: Client | None = None
-        self._local: LocalClient | None = None
-        self._said_local = False
+        self._direct: ServiceKernelClient | None = None
+        self._said_direct = False
 
     def client(self, local: bool) -> Client:
         if not local:
             self._server = self._server or find_server()
             if self._server is not None:
                 return self._server
-        if self._local is None:
-            self._local = LocalClient()
-        if not self._said_local:
+        if self._direct is None:
+            self._direct = ServiceKernelClient()
+        if not self._said_direct:
             reason = "as asked (--local)" if local else "no Jupyter server with tabwise started this kernel"
-            print(f"tabwise: using an engine in this kernel, {reason}; it loads its own copy of the model.")
-            self._said_local = True
-        return self._local
+            print(f"tabwise: asking the tabwise service directly, {reason}; it shares one model with every front end.")
+            self._said_direct = True
+        return self._direct
 
     @magic_arguments()
     @argument("-f", "--format", choices=["markdown", "code"], default="markdown", help="code: offer it as a new cell")
-    @argument("--local", action="store_true", help="use an engine in this kernel, not the server's")
+    @argument("--local", action="store_true", help="ask the tabwise service directly, not through the Jupyter server")
     @argument("words", nargs="*", help="%%ask: options only; %ask: explain | fix | status | a question")
     @line_cell_magic
     def ask(self, line: str, cell: str | None = None) -> None:
@@ -174,5 +175,12 @@ def show_status(client: Client) -> None:
     except TabwiseError as exc:
         display(Markdown(f"**tabwise:** {exc}"))
         return
-    rows = "\n".join(f"| {key} | {value} |" for key, value in status.items())
-    display(Markdown(f"tabwise answers from {client.where}.\n\n| | |\n|---|---|\n{rows}"))
+    service = status.pop("service", None) or {}
+    rows = "\n".join(f"| {key} | {value} |" for key, value in {**status, **prefixed(service)}.items())
+    where = f"{client.where} (service pid {service['pid']})" if "pid" in service else client.where
+    display(Markdown(f"tabwise answers from {where}.\n\n| | |\n|---|---|\n{rows}"))
+
+
+def prefixed(service: dict[str, Any]) -> dict[str, Any]:
+    """The service's part of a status as rows of their own: `service.pid`, `service.clients`, ..."""
+    return {f"service.{key}": value for key, value in service.items()}

@@ -7,12 +7,12 @@ says what to fix. The inline completion messages follow jupyter-ai 2.x's websock
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from completion.engine import Engine
 from completion.notebook import Cell, notebook_request
-from completion.stream import ChatStream
+from completion.service.client import ServiceClient, ServiceStream
 from completion.types import ChatChunk, ChatResult, FimRequest, Suggestion
 
 MAX_BODY_BYTES = 2_000_000  # a request larger than this is refused, not parsed
@@ -69,15 +69,17 @@ def _kind_name(kind: type) -> str:
     )
 
 
-def fim_request(data: dict[str, Any], document: str | None = None) -> FimRequest:
+def fim_request(data: dict[str, Any], document: str | None = None, root: str = "") -> FimRequest:
     """A completion request: `prefix`/`suffix` of the current cell or file, optional notebook `cells`
-    (each `{"kind": "code"|"markdown", "text": ...}`) with `cell_index` the current one."""
+    (each `{"kind": "code"|"markdown", "text": ...}`) with `cell_index` the current one; `root` is the
+    folder `path` is relative to (absolute), where other modules are read from for context."""
     request = FimRequest(
         prefix=field(data, "prefix", str, required=True),
         suffix=field(data, "suffix", str, ""),
         path=field(data, "path", str, "") or "untitled",
         language=field(data, "language", str, "") or "python",
         document=document,
+        root=root,
     )
     cells = field(data, "cells", list, [])
     if not cells:
@@ -96,14 +98,17 @@ def fim_request(data: dict[str, Any], document: str | None = None) -> FimRequest
     return notebook_request(parsed, index, request)
 
 
-def open_chat(engine: Engine, route: str, data: dict[str, Any]) -> ChatStream:
-    """The answer stream for an `ask` (`question`, `context`) or `explain` (`code`, `language`, `path`) body;
-    the one reading of these bodies, for the server's routes and a kernel's own engine alike."""
+def open_chat(route: str, data: dict[str, Any]) -> Callable[[ServiceClient], ServiceStream]:
+    """What opens the answer stream for an `ask` (`question`, `context`) or `explain` (`code`, `language`,
+    `path`) body, checked now (BadBody); the one reading of these bodies, for the server's routes and a
+    kernel without a server alike."""
     if route == "explain":
         code = field(data, "code", str, required=True)
         language = field(data, "language", str, "python")
-        return engine.explain(code, language, field(data, "path", str, "") or "notebook")
-    return engine.ask(field(data, "question", str, required=True), field(data, "context", str, ""))
+        path = field(data, "path", str, "") or "notebook"
+        return lambda service: service.explain(code, language, path)
+    question, context = field(data, "question", str, required=True), field(data, "context", str, "")
+    return lambda service: service.ask(question, context)
 
 
 def suggestion_json(suggestion: Suggestion) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from completion.languages import language_of
-from completion.notebook import Cell, notebook_request
+from completion.notebook import Cell, cell_text, notebook_request
 from completion.types import FimRequest, Suggestion
 
 
@@ -28,6 +28,11 @@ def uri_path(uri: str, root: Path | None) -> str:
     if root is not None and parsed.scheme == "file" and path.resolve().is_relative_to(root.resolve()):
         return path.resolve().relative_to(root.resolve()).as_posix()
     return path.name or "untitled"
+
+
+def root_text(root: Path | None) -> str:
+    """The workspace folder as FimRequest.root and the service's document calls take it ("": none)."""
+    return str(root) if root is not None else ""
 
 
 def after_insert(start: types.Position, text: str) -> types.Position:
@@ -84,9 +89,8 @@ def text_request(
     """The completion request for a cursor in a text document."""
     prefix, suffix = split_document(document, position, selected)
     path = uri_path(document.uri, root)
-    return FimRequest(
-        prefix, suffix, path=path, language=document.language_id or language_of(path), document=document.uri
-    )
+    language = document.language_id or language_of(path)
+    return FimRequest(prefix, suffix, path=path, root=root_text(root), language=language, document=document.uri)
 
 
 def cell_request(
@@ -99,12 +103,21 @@ def cell_request(
     """The completion request for a cursor in notebook cell `index`, with the other cells as context."""
     document = cells[index][1]
     prefix, suffix = split_document(document, position)
-    kinds = {types.NotebookCellKind.Code: "code", types.NotebookCellKind.Markup: "markdown"}
-    notebook_cells = [Cell(kinds.get(cell.kind, "markdown"), text.source) for cell, text in cells]
     path = uri_path(notebook.uri, root)
     language = document.language_id or "python"
-    request = FimRequest(prefix, suffix, path=path, language=language, document=document.uri)
-    return notebook_request(notebook_cells, index, request)
+    request = FimRequest(prefix, suffix, path=path, root=root_text(root), language=language, document=document.uri)
+    return notebook_request(notebook_cells(cells), index, request)
+
+
+def notebook_cells(cells: list[tuple[types.NotebookCell, TextDocument]]) -> list[Cell]:
+    """The engine's view of a notebook's cells, in order."""
+    kinds = {types.NotebookCellKind.Code: "code", types.NotebookCellKind.Markup: "markdown"}
+    return [Cell(kinds.get(cell.kind, "markdown"), text.source) for cell, text in cells]
+
+
+def notebook_text(cells: list[tuple[types.NotebookCell, TextDocument]]) -> str:
+    """The whole notebook as one Python document, as a cell's request shows it to the model (percent format)."""
+    return "\n\n".join(cell_text(cell, "#") for cell in notebook_cells(cells))
 
 
 def inline_list(

@@ -1,18 +1,26 @@
 """The tabwise language server: inline completion, a completion fallback, and explain.
 
-Handlers are thin: find the document, make one engine call, convert. The `answers` decorator is the
-single error boundary: a bad request gets a proper LSP error, an engine problem is shown to the user
-once (not on every keystroke) and answered with an empty result, and the server keeps serving.
-Messages that cannot be read never reach a handler: `lsp_server.protocol` answers those.
+A thin client of the tabwise engine service (completion.service): this process never loads a model nor
+imports llama.cpp. It reports the documents the editor opens and edits to the service (relative to the
+workspace folder, its `root`) and forwards requests there; the service is found or started on demand,
+and restarted by the client when it crashes.
+
+Handlers are thin: find the document, make one service call, convert. The `answers` decorator is the
+single error boundary: a bad request gets a proper LSP error; an engine or service problem (the service
+crashed, a model is missing) is shown to the user once per distinct message (not on every keystroke) and
+answered with an empty result, and the server keeps serving. Messages that cannot be read never reach a
+handler: `lsp_server.protocol` answers those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,11 +32,11 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import TextDocument
 
-from completion.engine import Engine
 from completion.errors import Cancelled, RequestError, TabwiseError
 from completion.languages import language_of
+from completion.service.client import ServiceClient
+from completion.service.errors import ServiceLost, ServiceUnavailable
 from completion.types import ChunkKind, FimRequest
-from completion.workspace import Workspace
 from lsp_server.convert import (
     BadRequest,
     after_insert,
@@ -37,6 +45,8 @@ from lsp_server.convert import (
     check_text,
     completion_list,
     inline_list,
+    notebook_text,
+    root_text,
     text_request,
     uri_path,
 )
@@ -48,12 +58,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EXPLAIN_COMMAND = "tabwise.explain"
-STATUS_REQUEST = "tabwise/status"  # a custom request: the engine's state, for status bars
+STATUS_REQUEST = "tabwise/status"  # a custom request: the service's state, for status bars
+STATUS_WAIT_S = 1.0  # a status the service has not given by then is "starting" (it is being started)
+PRELOAD_WAIT_S = 300.0  # how long the load progress waits for the model (the real one: seconds to a minute)
 R = TypeVar("R")
 
 
 class TabwiseServer(LanguageServer):
-    """A pygls server that owns one engine."""
+    """A pygls server that reaches the engine through one ServiceClient."""
 
     protocol: TabwiseProtocol
 
@@ -65,26 +77,50 @@ class TabwiseServer(LanguageServer):
         )
         super().__init__("tabwise", "0.1.0", notebook_document_sync=notebooks, protocol_cls=TabwiseProtocol)
         self.settings = Settings()  # the client's settings, validated
-        self.engine: Engine | None = None  # created at initialize, with the client's settings
-        self.root: Path | None = None  # the workspace folder, for relative paths and other files
+        self.service: ServiceClient | None = None  # created at initialize; connects (or starts one) lazily
+        self.no_service = "the server is not initialized"  # why there is no service client, while there is none
+        self.service_seen = False  # a service answered a status once: one that does not answer now is restarting
+        self.root: Path | None = None  # the workspace folder (absolute), for relative paths and other files
         self.shown_errors: set[str] = set()  # messages already shown, so each is shown once
+        self.reports: set[asyncio.Task[None]] = set()  # tasks that show a service call's failure, kept alive
 
     def report_server_error(self, error: Exception, source: ServerErrors) -> None:
         """pygls's hook for a message it could not read: a body that is not JSON gets ParseError."""
         if not self.protocol.answer_unparsable(error):
             super().report_server_error(error, source)
 
-    def require_engine(self) -> Engine:
-        """The engine; RequestError before initialize."""
-        if self.engine is None:
-            raise RequestError("the server is not initialized")
-        return self.engine
+    def require_service(self) -> ServiceClient:
+        """The service client; RequestError before initialize (or when it could not be made)."""
+        if self.service is None:
+            raise RequestError(self.no_service)
+        return self.service
 
     def tell_once(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """window/showMessage, but each distinct message only once per session."""
         if message not in self.shown_errors:
             self.shown_errors.add(message)
             self.window_show_message(types.ShowMessageParams(type=kind, message=f"tabwise: {message}"))
+
+    def report(self, future: concurrent.futures.Future[Any]) -> None:
+        """Show once what a service call that no request waits for failed with (a configure, say)."""
+
+        async def wait() -> None:
+            try:
+                await asyncio.wrap_future(future)
+            except Cancelled:
+                pass
+            except TabwiseError as exc:
+                self.tell_once(str(exc))
+
+        task = asyncio.ensure_future(wait())
+        self.reports.add(task)
+        task.add_done_callback(self.reports.discard)
+
+    def configure(self) -> concurrent.futures.Future[Any]:
+        """Send the settings to the service (the client sends them again to a restarted one)."""
+        future = self.require_service().configure(self.settings.engine_settings())
+        self.report(future)
+        return future
 
     def text_document(self, uri: str) -> TextDocument:
         """An open document; BadRequest for one the client never opened (pygls would read the disk)."""
@@ -96,35 +132,55 @@ class TabwiseServer(LanguageServer):
     def request_at(
         self, uri: str, position: types.Position, selected: types.SelectedCompletionInfo | None = None
     ) -> FimRequest:
-        """The completion request for a cursor, in a text document or a notebook cell."""
+        """The completion request for a cursor, in a text document or a notebook cell, with this client's
+        limits (the service is shared: its own settings may be another client's)."""
         notebook = self.workspace.get_notebook_document(cell_uri=uri)
         if notebook is not None and selected is None:
-            cells = [(cell, self.text_document(cell.document)) for cell in notebook.cells]
+            cells = self.notebook_cells(notebook)
             index = next(i for i, (cell, _) in enumerate(cells) if unquote(cell.document) == unquote(uri))
-            return cell_request(notebook, cells, index, position, self.root)
-        return text_request(self.text_document(uri), position, self.root, selected)
+            request = cell_request(notebook, cells, index, position, self.root)
+        else:
+            request = text_request(self.text_document(uri), position, self.root, selected)
+        return self.settings.limit(request)
+
+    def notebook_cells(self, notebook: types.NotebookDocument) -> list[tuple[types.NotebookCell, TextDocument]]:
+        """A notebook's cells with their text documents, in order."""
+        return [(cell, self.text_document(cell.document)) for cell in notebook.cells]
+
+    def notebook_source(self, uri: str) -> str | None:
+        """A notebook's whole text as the engine sees it; None for one that is not open (or lacks a cell)."""
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        try:
+            return notebook_text(self.notebook_cells(notebook)) if notebook is not None else None
+        except BadRequest:
+            return None
 
     def disabled(self, language: str) -> bool:
         """True where the user turned completions off for the language."""
         return language in self.settings.disabled_languages
 
-    def edit_request(self, document: TextDocument, change: types.TextDocumentContentChangeEvent) -> FimRequest | None:
+    def edit_request(self, uri: str, change: types.TextDocumentContentChangeEvent) -> FimRequest | None:
         """The request at the cursor after `change`, for the engine to warm; None where that place is
         unknown (a full change) or completions are off."""
         if not isinstance(change, types.TextDocumentContentChangePartial):
             return None
         try:
-            request = text_request(document, after_insert(change.range.start, change.text), self.root)
+            request = self.request_at(uri, after_insert(change.range.start, change.text))
         except BadRequest:
             return None  # a change that does not fit the document: nothing to warm
         return None if self.disabled(request.language) else request
+
+    def path_of(self, uri: str) -> str:
+        """A document's path as the engine sees it: relative to the workspace folder."""
+        return uri_path(uri, self.root)
 
 
 server = TabwiseServer()
 
 
 def answers(empty: Callable[[], R]) -> Callable[[Callable[..., Awaitable[R]]], Callable[..., Awaitable[R]]]:
-    """The error boundary for a handler: bad requests become InvalidParams, engine errors `empty()`."""
+    """The error boundary for a handler: bad requests become InvalidParams; engine and service errors
+    (ServiceLost when the service crashed) are shown once and answered with `empty()`."""
 
     def wrap(handler: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         @functools.wraps(handler)  # keeps the signature: pygls structures command arguments from it
@@ -149,21 +205,26 @@ def initialize(ls: TabwiseServer, params: types.InitializeParams) -> None:
     folders = params.workspace_folders or []
     root_uri = folders[0].uri if folders else params.root_uri
     if root_uri and urlparse(root_uri).scheme == "file":
-        ls.root = Path(unquote(urlparse(root_uri).path))
-    ls.engine = Engine(ls.settings.engine_config(), workspace=Workspace(ls.root))
+        ls.root = Path(unquote(urlparse(root_uri).path)).absolute()
     for problem in problems:
         ls.tell_once(problem, types.MessageType.Warning)
+    try:
+        ls.service = ServiceClient("lsp")  # connects on its own thread: the event loop never waits for it
+    except TabwiseError as exc:  # e.g. a runtime directory others can read
+        ls.no_service = str(exc)
+        ls.tell_once(ls.no_service)
+        return
+    ls.configure()  # the first message to the service: documents and requests follow it
 
 
 @server.feature(types.INITIALIZED)
 async def initialized(ls: TabwiseServer, params: types.InitializedParams) -> None:
-    if ls.settings.preload:
+    if ls.settings.preload and ls.service is not None:
         await load_with_progress(ls)
 
 
 async def load_with_progress(ls: TabwiseServer) -> None:
-    """Load the model, reporting $/progress; a failure is shown once and retried on the next request."""
-    engine = ls.require_engine()
+    """Report $/progress while the service loads the model (configure's `preload` makes it load now)."""
     token = str(uuid.uuid4())
     supported = bool(ls.client_capabilities.window and ls.client_capabilities.window.work_done_progress)
     if supported:
@@ -171,14 +232,44 @@ async def load_with_progress(ls: TabwiseServer) -> None:
         ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="tabwise: loading the model"))
     message = "stopped"
     try:
-        info = await asyncio.get_running_loop().run_in_executor(None, engine.load)
-        message = f"{info.name} ready ({'GPU' if info.gpu_layers else 'CPU'}, {info.load_ms / 1000:.1f} s)"
-    except TabwiseError as exc:
-        message = str(exc)
-        ls.tell_once(message)
+        status = await loaded_status(ls)
+        if status.get("error"):
+            message = str(status["error"])
+            ls.tell_once(message)
+        elif status.get("state") == "ready":
+            message = f"{status.get('model')} ready ({status.get('device')})"
     finally:
         if supported:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+
+async def loaded_status(ls: TabwiseServer) -> dict[str, Any]:
+    """The service's status once its model is loaded or failed to load (or PRELOAD_WAIT_S passed)."""
+    deadline = time.monotonic() + PRELOAD_WAIT_S
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = await service_status(ls)
+        if status.get("state") in ("ready", "error", "unavailable") or status.get("error"):
+            break
+        await asyncio.sleep(0.1)
+    return status
+
+
+async def service_status(ls: TabwiseServer) -> dict[str, Any]:
+    """The service's status summary (see completion.service.protocol), or what the client knows while the
+    service is starting, restarting after a crash, or given up."""
+    try:
+        summary = await asyncio.wait_for(asyncio.wrap_future(ls.require_service().status()), STATUS_WAIT_S)
+        ls.service_seen = True
+        return summary
+    except asyncio.TimeoutError:  # the client is starting a service: a first one, or one after a crash
+        return {"state": "restarting" if ls.service_seen else "starting", "error": None, "service": {"pid": None}}
+    except ServiceUnavailable as exc:  # crashed too often: the client stopped restarting it
+        return {"state": "unavailable", "error": str(exc), "service": {"pid": None}}
+    except ServiceLost as exc:
+        return {"state": "restarting", "error": None, "message": str(exc), "service": {"pid": None}}
+    except TabwiseError as exc:  # it could not be started, or answered an error
+        return {"state": "error", "error": str(exc), "service": {"pid": None}}
 
 
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
@@ -188,7 +279,7 @@ async def inline_completion(ls: TabwiseServer, params: types.InlineCompletionPar
     request = ls.request_at(params.text_document.uri, params.position, selected)
     if ls.disabled(request.language):
         return types.InlineCompletionList(items=[])
-    suggestion = await ls.require_engine().complete_async(request)
+    suggestion = await asyncio.wrap_future(ls.require_service().complete(request))  # cancelling cancels it there
     return inline_list(suggestion, params.position, selected)
 
 
@@ -198,7 +289,7 @@ async def completion(ls: TabwiseServer, params: types.CompletionParams) -> types
     request = ls.request_at(params.text_document.uri, params.position)
     if ls.disabled(request.language):
         return types.CompletionList(is_incomplete=False, items=[])
-    return completion_list(await ls.require_engine().complete_async(request))
+    return completion_list(await asyncio.wrap_future(ls.require_service().complete(request)))
 
 
 @server.feature(
@@ -221,32 +312,33 @@ async def explain(ls: TabwiseServer, uri: str, selection: types.Range) -> str:
     check_position(document, selection.start)
     check_position(document, selection.end)
     code = document.source[document.offset_at_position(selection.start) : document.offset_at_position(selection.end)]
-    path = uri_path(document.uri, ls.root)
-    stream = ls.require_engine().explain(code, document.language_id or "", path)
+    stream = ls.require_service().explain(code, document.language_id or "", ls.path_of(document.uri))
     token = str(uuid.uuid4())
     await ls.work_done_progress.create_async(token)
     ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="tabwise: explaining", cancellable=True))
     answer: list[str] = []
-    loop = asyncio.get_running_loop()
-    chunks = iter(stream)
     try:
-        while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
+        async for chunk in stream:  # a cancelled request stops the stream, and the generation with it
             if chunk.kind is ChunkKind.ANSWER:
                 answer.append(chunk.text)
                 ls.work_done_progress.report(token, types.WorkDoneProgressReport(message="".join(answer)))
-    except asyncio.CancelledError:
-        stream.cancel()
-        raise
     finally:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
-    return stream.result().answer
+    return stream.result().answer  # finished: raises the request's error, if it had one
 
 
 @server.feature(STATUS_REQUEST)
-def status(ls: TabwiseServer, params: object) -> dict[str, Any]:
-    """The engine's state for a status bar: loading or ready, the model, the last latency."""
-    summary = ls.require_engine().status().summary()
-    return {camel_case(key): value for key, value in summary.items()}
+async def status(ls: TabwiseServer, params: object) -> dict[str, Any]:
+    """The service's state for a status bar: loading or ready, the model, the last latency; "starting",
+    "restarting" (after a crash) or "unavailable" (crashed too often) while there is no service to ask."""
+    if ls.service is None:
+        return {"state": "error", "error": ls.no_service}
+    return camel_keys(await service_status(ls))
+
+
+def camel_keys(summary: dict[str, Any]) -> dict[str, Any]:
+    """A status summary with camelCase keys, as LSP clients expect (nested ones too)."""
+    return {camel_case(k): camel_keys(v) if isinstance(v, dict) else v for k, v in summary.items()}
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -254,41 +346,69 @@ def did_change_configuration(ls: TabwiseServer, params: types.DidChangeConfigura
     ls.settings, problems = parse_settings(params.settings, ls.settings)
     for problem in problems:
         ls.tell_once(problem, types.MessageType.Warning)
-    engine = ls.require_engine()
-    engine.reconfigure(ls.settings.engine_config(engine.config))
+    if ls.service is not None:
+        ls.configure()
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: TabwiseServer, params: types.DidOpenTextDocumentParams) -> None:
     """The engine takes the text as context and warms the end of the file (where code is most often added)."""
-    item, path = params.text_document, uri_path(params.text_document.uri, ls.root)
+    item, path = params.text_document, ls.path_of(params.text_document.uri)
     language = item.language_id or language_of(path)
-    if ls.engine is not None:
-        ls.engine.document_opened(item.uri, path, item.text, language, warm=not ls.disabled(language))
+    if ls.service is not None:
+        ls.service.opened(item.uri, path, item.text, language, not ls.disabled(language), root_text(ls.root))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: TabwiseServer, params: types.DidChangeTextDocumentParams) -> None:
     """The engine takes the new text and warms the place of the edit as its warm-up policy says."""
     document = ls.workspace.text_documents.get(unquote(params.text_document.uri))
-    if document is not None and ls.engine is not None and params.content_changes:
+    if document is not None and ls.service is not None and params.content_changes:
         change = params.content_changes[-1]  # pygls applied them all: positions refer to the text now
         line = change.range.start.line if isinstance(change, types.TextDocumentContentChangePartial) else None
-        path = uri_path(document.uri, ls.root)
-        ls.engine.document_edited(document.uri, path, document.source, line, ls.edit_request(document, change))
+        at = ls.edit_request(document.uri, change)
+        ls.service.edited(document.uri, ls.path_of(document.uri), document.source, line, at, root_text(ls.root))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: TabwiseServer, params: types.DidCloseTextDocumentParams) -> None:
     """The engine forgets the document; the file on disk is context again."""
-    if ls.engine is not None:
-        ls.engine.document_closed(params.text_document.uri, uri_path(params.text_document.uri, ls.root))
+    uri = params.text_document.uri
+    if ls.service is not None:
+        ls.service.closed(uri, ls.path_of(uri), root_text(ls.root))
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+def notebook_did_open(ls: TabwiseServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    """A notebook is one document to the engine: its cells in percent format, its end warmed."""
+    uri, text = params.notebook_document.uri, ls.notebook_source(params.notebook_document.uri)
+    if text is not None and ls.service is not None:
+        ls.service.opened(uri, ls.path_of(uri), text, "python", not ls.disabled("python"), root_text(ls.root))
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+def notebook_did_change(ls: TabwiseServer, params: types.DidChangeNotebookDocumentParams) -> None:
+    """The notebook's text now; the place of a cell's edit is warmed as for a text document."""
+    uri, text = params.notebook_document.uri, ls.notebook_source(params.notebook_document.uri)
+    if text is None or ls.service is None:
+        return
+    edits = params.change.cells.text_content if params.change.cells else None
+    at = ls.edit_request(edits[-1].document.uri, edits[-1].changes[-1]) if edits and edits[-1].changes else None
+    ls.service.edited(uri, ls.path_of(uri), text, None, at, root_text(ls.root))
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+def notebook_did_close(ls: TabwiseServer, params: types.DidCloseNotebookDocumentParams) -> None:
+    uri = params.notebook_document.uri
+    if ls.service is not None:
+        ls.service.closed(uri, ls.path_of(uri), root_text(ls.root))
 
 
 @server.feature(types.SHUTDOWN)
 def shutdown(ls: TabwiseServer, params: None) -> None:
-    if ls.engine is not None:
-        ls.engine.close()
+    """Disconnect from the service (which exits once no client is left for a while)."""
+    if ls.service is not None:
+        ls.service.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -310,9 +430,8 @@ def main(argv: list[str] | None = None) -> None:
 def private_stdout() -> BinaryIO:
     """The protocol's own copy of stdout; file descriptor 1 then points at stderr.
 
-    llama-cpp-python silences llama.cpp by pointing descriptors 1 and 2 at /dev/null while it loads a
-    model, for the whole process: a response written to stdout meanwhile would be lost and its request
-    would never be answered. Native code printing to stdout would corrupt the stream as well.
+    Anything that prints to stdout (a library, native code) would corrupt the protocol stream; the model
+    runs in the service, but a stray print here must not cost a request its answer either.
     """
     sys.stdout.flush()
     protocol = os.fdopen(os.dup(1), "wb")

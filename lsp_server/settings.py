@@ -1,7 +1,8 @@
 """Server settings from `initializationOptions` and `workspace/didChangeConfiguration`.
 
 Every field has a default; a bad value is reported and ignored, so a wrong setting never stops the
-server (as jedi-language-server does).
+server (as jedi-language-server does). The engine runs in the tabwise service: `engine_settings()` is
+what the server sends it (`configure`), and `limit()` what goes on each of its requests.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from completion.config import EngineConfig
+from completion.types import FimRequest
 
 _ENGINE = EngineConfig()  # the engine's defaults are the server's
 
@@ -29,17 +31,21 @@ class Settings:
     preload: bool = True  # load the model when the client connects, not on the first keystroke
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept for diagnostics
 
-    def engine_config(self, base: EngineConfig | None = None) -> EngineConfig:
-        """The engine settings these map to."""
-        return replace(
-            base or EngineConfig(),
-            model_path=Path(self.model_path).expanduser() if self.model_path else None,
-            n_gpu_layers=self.gpu_layers,
-            n_threads=self.threads,
-            max_tokens=self.max_tokens,
-            context_tokens=self.context_tokens,
-            time_budget_ms=self.time_budget_ms,
-        )
+    def engine_settings(self) -> dict[str, Any]:
+        """The engine settings (EngineConfig field names) these map to, for the service's `configure`."""
+        return {
+            "model_path": Path(self.model_path).expanduser() if self.model_path else None,
+            "n_gpu_layers": self.gpu_layers,
+            "n_threads": self.threads,
+            "max_tokens": self.max_tokens,
+            "context_tokens": self.context_tokens,
+            "time_budget_ms": self.time_budget_ms,
+            "preload": self.preload,  # the service loads the model as it takes these settings
+        }
+
+    def limit(self, request: FimRequest) -> FimRequest:
+        """`request` with this client's limits: the service is shared, so they ride on each request too."""
+        return replace(request, max_tokens=self.max_tokens, time_budget_ms=self.time_budget_ms)
 
 
 _TYPES: dict[str, tuple[type, ...]] = {

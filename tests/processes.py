@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+
+from completion.service import launch
+from completion.service.rundir import ENV, RunDir, read_info
+
+IDLE_EXIT_ENV = "TABWISE_SERVICE_IDLE_EXIT_S"  # read by the service command: a service left behind exits soon
+IDLE_EXIT_S = "20"
+STOP_WAIT_S = 15.0
 
 
 def free_port() -> int:
@@ -46,3 +59,58 @@ def running(command: list[str], **options: Any) -> Iterator[subprocess.Popen[byt
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+@contextmanager
+def private_service() -> Iterator[Path]:
+    """A private, short runtime directory for a tabwise service (a socket path holds at most 107 bytes);
+    the service running in it afterwards is stopped (SIGTERM, then SIGKILL) and the directory removed."""
+    folder = Path(tempfile.mkdtemp(prefix="tabwise-test-"))
+    try:
+        yield folder / "run"
+    finally:
+        stop_service(folder / "run")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_service(path: Path) -> None:
+    """End the services started for `path` (the one service.json names, and any still starting or left
+    by a restart): SIGTERM, so that their clients do not restart them, then SIGKILL."""
+    info = read_info(RunDir(path)) if path.exists() else None
+    found = {info.pid} if info is not None and launch.pid_alive(info.pid) else set()
+    processes = [psutil.Process(pid) for pid in found] + [p for p in services_for(path) if p.pid not in found]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(processes, STOP_WAIT_S)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, STOP_WAIT_S)
+
+
+def services_for(path: Path) -> list[psutil.Process]:
+    """Service processes whose runtime directory is `path`."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if "completion.service" not in (process.info["cmdline"] or []):
+            continue
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get(ENV) == str(path):
+                found.append(process)
+    return found
+
+
+def service_env(path: Path) -> dict[str, str]:
+    """The environment that points front ends (and the services they start) at `path`."""
+    return {ENV: str(path), IDLE_EXIT_ENV: IDLE_EXIT_S}
+
+
+@contextmanager
+def private_service_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """`private_service`, with this process's environment pointing at it: front ends the test starts (they
+    inherit the environment) start their service there."""
+    with private_service() as path:
+        for name, value in service_env(path).items():
+            monkeypatch.setenv(name, value)
+        yield path

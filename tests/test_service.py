@@ -308,3 +308,17 @@ def test_tabwise_serve_exits_when_idle(rundir: RunDir) -> None:
         assert "stopping: idle" in process.stderr.read() if process.stderr else False
     assert not rundir.socket.exists()
     assert not rundir.info.exists()
+
+
+def test_tabwise_serve_stop_ends_the_running_service(rundir: RunDir) -> None:
+    command = [sys.executable, "-m", "completion.cli", "serve", "--idle-exit", "0"]
+    with subprocess.Popen(command, stderr=subprocess.DEVNULL) as process:
+        try:
+            wait_until(lambda: read_info(rundir), "the service wrote service.json")
+            stop = subprocess.run([*command[:4], "--stop"], capture_output=True, text=True, timeout=WAIT_S, check=False)
+            assert stop.returncode == 0 and f"(pid {process.pid}) stopped" in stop.stdout, stop
+            assert process.wait(WAIT_S) == 0
+        finally:
+            process.kill()
+    again = subprocess.run([*command[:4], "--stop"], capture_output=True, text=True, timeout=WAIT_S, check=False)
+    assert "no tabwise service is running" in again.stdout

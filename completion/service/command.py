@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 from completion.config import EngineConfig
+from completion.service import launch
+from completion.service.rundir import read_info, runtime_dir
 from completion.service.server import DEFAULT_IDLE_EXIT_S, serve
+
+IDLE_EXIT_ENV = "TABWISE_SERVICE_IDLE_EXIT_S"  # the default of --idle-exit, in seconds (tests: a short one)
+STOP_WAIT_S = 15.0  # how long `tabwise serve --stop` waits for the service to end
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,10 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle-exit",
         type=float,
-        default=DEFAULT_IDLE_EXIT_S,
+        default=float(os.environ.get(IDLE_EXIT_ENV) or DEFAULT_IDLE_EXIT_S),
         metavar="SECONDS",
-        help=f"exit after this long with no client (default {DEFAULT_IDLE_EXIT_S:.0f}; 0 = never)",
+        help=f"exit after this long with no client (default ${IDLE_EXIT_ENV} or {DEFAULT_IDLE_EXIT_S:.0f}; 0 = never)",
     )
+    parser.add_argument("--stop", action="store_true", help="stop the running service (front ends start it again)")
     parser.add_argument("--model", type=Path, help="GGUF to use instead of the configured one")
     parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
 
@@ -32,5 +41,22 @@ def add_serve_command(commands: Any) -> None:
 
 def run(args: argparse.Namespace, echo: bool) -> int:
     """Serve with the settings from the flags; `echo` logs to stderr too (a terminal, a process manager)."""
+    if getattr(args, "stop", False):
+        print(stop_service())
+        return 0
     config = EngineConfig(model_path=args.model, n_threads=args.threads)
     return serve(config, args.idle_exit, echo=echo)
+
+
+def stop_service(wait_s: float = STOP_WAIT_S) -> str:
+    """Ask the running service to stop (SIGTERM: it says goodbye to its clients) and wait for it."""
+    rundir = runtime_dir()
+    info = read_info(rundir)
+    if info is None or not launch.pid_alive(info.pid):
+        return f"no tabwise service is running (runtime directory {rundir.path})"
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while launch.pid_alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    state = "still stopping" if launch.pid_alive(info.pid) else "stopped"
+    return f"the tabwise service (pid {info.pid}) {state}; its log: {info.log}"

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from completion.config import EngineConfig
 from completion.engine import Engine
-from completion.errors import RequestError
+from completion.errors import RequestError, TabwiseError
 from completion.service.documents import OpenDocuments
 from completion.service.protocol import PROTOCOL_VERSION, converter, structure_error
 from completion.stream import ChatStream
@@ -192,7 +192,15 @@ async def configure(call: Call) -> Any:
         raise RequestError(f"bad settings: {structure_error(exc)}") from None
     job = call.host.engine.reconfigure(config)
     await asyncio.shield(asyncio.wrap_future(job.future))  # a client leaving must not undo the change
+    if config.preload:  # load the model now, not at the first request; answered once it is loaded
+        await asyncio.to_thread(preload, call.host.engine)
     return converter.unstructure(config)
+
+
+def preload(engine: Engine) -> None:
+    """Load the model (waits); a failure is the engine's state, and the next request's error."""
+    with contextlib.suppress(TabwiseError):
+        engine.load()
 
 
 async def opened(call: Call) -> Any:

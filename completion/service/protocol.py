@@ -44,6 +44,8 @@ Methods (params -> result); engine types are the dataclasses of completion.types
                                                       over the settings the service started with, so the
                                                       same configure always gives the same settings; one
                                                       engine serves every client, so the last one wins.
+                                                      With preload true, answered once the model is loaded
+                                                      (or failed to load: the status says why).
     opened     {document, path, text, language?, warm?}  -> null   (a front end opened a document; warm:
                                                       evaluate a prompt at its end at once, default true)
     edited     {document, path, text, line, at?}   -> null   (text: all of it now; line: 0-based, where the

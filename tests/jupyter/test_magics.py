@@ -10,6 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from completion.service.rundir import RunDir, read_info
 from jupyter_ext.magics import fill_placeholders, first_code_block
 from tests.conftest import CHAT_SCRIPT, TinyModels
 from tests.jupyter.server import RunningServer, jupyter_server
@@ -61,7 +62,7 @@ def test_ask_explain_fix_and_status_through_the_server(tiny_models: TinyModels, 
         assert markdown(cells[index]) == [CHAT_SCRIPT], (index, cells[index].outputs)
     assert "ZeroDivisionError" in str(cells[4].outputs)
     assert "the Jupyter server at http://127.0.0.1" in markdown(cells[6])[0]
-    assert all("engine in this kernel" not in text(cell) for cell in cells)  # the server's model was used
+    assert all("service directly" not in text(cell) for cell in cells)  # asked through the server
     assert status["state"] == "ready" and status["last_outcome"] == "done"
     offered = [p for p in payloads[7] if p["source"] == "set_next_input"]  # -f code: the answer as a new cell
     assert [(p["text"], p["replace"]) for p in offered] == [(CHAT_SCRIPT, False)]
@@ -102,15 +103,36 @@ def test_first_code_block() -> None:
     assert first_code_block("print(2)") == "print(2)"
 
 
-def test_without_a_server_the_kernel_uses_its_own_engine_and_says_so_once(
-    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+def test_without_a_server_the_kernel_asks_the_service_and_says_so_once(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch, service_dir: Path
 ) -> None:
-    monkeypatch.setenv("TABWISE_MODEL", str(tiny_models.qwen))  # the kernel inherits it
-    notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(source) for source in ("%load_ext jupyter_ext", "%%ask\nHi?", "%%ask\nAgain?")]
-    )
+    monkeypatch.setenv("TABWISE_MODEL", str(tiny_models.qwen))  # the kernel inherits it, and the service it starts
+    sources = ("%load_ext jupyter_ext", "%%ask\nHi?", "%%ask\nAgain?", "%ask status", LOADED)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
     NotebookClient(notebook, kernel_name="python3", timeout=120, allow_errors=True).execute()
-    first, second = notebook.cells[1], notebook.cells[2]
-    assert "using an engine in this kernel, no Jupyter server" in text(first)
+    first, second, status, loaded = notebook.cells[1:]
+    assert "asking the tabwise service directly, no Jupyter server" in text(first)
     assert text(second) == ""  # said once
     assert markdown(first) == markdown(second) == [CHAT_SCRIPT]
+    info = read_info(RunDir(service_dir))
+    assert info is not None
+    assert f"the tabwise service in {service_dir} (service pid {info.pid})" in markdown(status)[0]
+    assert text(loaded).strip() == "False"  # the model ran in the service, not in the kernel
+
+
+LOADED = "import sys; print(any(name.startswith('llama_cpp') for name in sys.modules))"
+
+
+def test_local_asks_the_service_not_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
+    options = (f"--TabwiseExtension.model_path={tiny_models.qwen}", "--TabwiseExtension.threads=1")
+    with jupyter_server(tmp_path, *options) as server:
+        # the status through the server first: it comes after the server's configure, so the model is set
+        sources = ["%load_ext jupyter_ext", "%ask status", "%%ask --local\nHi?", "%ask --local status", LOADED]
+        notebook = run_notebook(server, sources, timeout=120)
+        pid = server.get("tabwise/status")["service"]["pid"]
+    through_server, local, direct, loaded = notebook.cells[1:]
+    assert "asking the tabwise service directly, as asked (--local)" in text(local)
+    assert markdown(local) == [CHAT_SCRIPT]
+    assert "the Jupyter server at http://127.0.0.1" in markdown(through_server)[0]
+    assert f"(service pid {pid})" in markdown(through_server)[0] and f"(service pid {pid})" in markdown(direct)[0]
+    assert text(loaded).strip() == "False"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 import pytest
@@ -41,11 +42,16 @@ async def test_every_route_requires_authentication(
         assert refused.value.code == 403
 
 
-async def test_status(jp_fetch: Any) -> None:
-    response = await jp_fetch("tabwise", "status")
-    status = json.loads(response.body)
-    assert status["state"] in ("loading", "ready")
+async def test_status_from_the_service_which_preloads_the_model(jp_fetch: Any) -> None:
+    for _ in range(300):  # preload: the model loads in the service with no request for it
+        status = json.loads((await jp_fetch("tabwise", "status")).body)
+        if status["state"] == "ready":
+            break
+        assert status["state"] in ("unloaded", "loading"), status
+        await asyncio.sleep(0.1)
+    assert status["state"] == "ready" and status["model"], status
     assert set(status) >= {"model", "device", "queued", "busy"}
+    assert status["service"]["pid"] != os.getpid() and status["service"]["models_loaded"] == 1
 
 
 async def test_complete(jp_fetch: Any) -> None:

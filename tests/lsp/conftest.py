@@ -1,19 +1,33 @@
-"""A real LSP client (pytest-lsp) over stdio against `python -m lsp_server` on tiny real GGUFs."""
+"""A real LSP client (pytest-lsp) over stdio against `python -m lsp_server` on tiny real GGUFs.
+
+The server starts the tabwise service on demand; every test has its own (a private runtime directory),
+stopped after the test.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from tests.conftest import TinyModels
+from tests.processes import private_service_env
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lsp_server"])
+
+
+@pytest.fixture(autouse=True)
+def service_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This test's own tabwise service: the server (a child, it inherits the environment) starts it there."""
+    with private_service_env(monkeypatch) as runtime:
+        yield runtime
 
 
 async def start(client: LanguageClient, model: Path, root: Path, **options: object) -> None:

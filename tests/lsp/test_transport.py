@@ -1,4 +1,4 @@
-"""The protocol stream survives llama.cpp: every request is answered while the model loads."""
+"""Every request is answered while the service starts and loads the model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pytest_lsp import LanguageClient
 
 @pytest.mark.asyncio
 async def test_requests_during_model_load_are_answered(client: LanguageClient) -> None:
-    # llama-cpp-python points stdout at /dev/null while it loads; the server's protocol has its own copy.
+    # The server answers from what it knows ("starting") until the service it started answers itself.
     states = []
     for _ in range(3000):  # about a minute at most
         status = await asyncio.wait_for(client.protocol.send_request_async("tabwise/status", {}), 10)
