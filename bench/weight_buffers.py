@@ -26,14 +26,14 @@ GENERATE = 64  # tokens generated per round
 CHILD_TIMEOUT_S = 600
 
 
-def child(setting: str) -> None:
+def child(setting: str, threads: int | None) -> None:
     """Load the default model with one choice, check it completes correctly, time it; print JSON."""
     from completion.config import EngineConfig
     from completion.models import default_model_path
     from completion.runtime import SamplingParams
     from completion.runtime.llama_backend import LlamaBackend
 
-    config = EngineConfig(extra_buffers=CHOICES[setting])
+    config = EngineConfig(extra_buffers=CHOICES[setting], n_threads=threads)
     backend = LlamaBackend.load(config, default_model_path())
     check = "".join(
         backend.generate(
@@ -63,9 +63,10 @@ def child(setting: str) -> None:
     )
 
 
-def run_choice(setting: str) -> dict[str, object]:
+def run_choice(setting: str, threads: int | None) -> dict[str, object]:
     """One round of one choice in its own process; a crash or a hang is a result, not an error."""
     command = [sys.executable, "-m", "bench.weight_buffers", "--child", setting]
+    command += ["--threads", str(threads)] if threads else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
@@ -79,19 +80,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--threads", type=int, help="threads per run (default: physical cores; 1 on a busy machine)")
     parser.add_argument("--child", choices=list(CHOICES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.threads)
         return
     flags = cpu_flags()
     cpu = "AMX" if "amx_int8" in flags else ("AVX512" if "avx512f" in flags else "no AVX512")
     runs: dict[str, list[dict[str, object]]] = {name: [] for name in CHOICES}
     for _ in range(args.rounds):
         for name in CHOICES:
-            runs[name].append(run_choice(name))
+            runs[name].append(run_choice(name, args.threads))
     base = _median(runs["auto"], "prompt_tps"), _median(runs["auto"], "generation_tps")
-    print(f"CPU: {cpu}; {args.rounds} rounds, alternating; ratios against auto in this run")
+    print(f"CPU: {cpu}; {args.rounds} rounds, alternating, threads {args.threads or 'default'}; ratios against auto")
     print(f"{'choice':20} {'buffers':34} {'correct':8} {'prompt t/s':>11} {'x':>5} {'gen t/s':>8} {'x':>5}")
     table = {}
     for name, results in runs.items():
@@ -117,7 +119,8 @@ def main() -> None:
             "crashed": crashed,
         }
     if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu, "rounds": args.rounds, "choices": table}, indent=2) + "\n")
+        report = {"cpu": cpu, "rounds": args.rounds, "threads": args.threads, "choices": table}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _median(results: list[dict[str, object]], key: str) -> float:

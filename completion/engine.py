@@ -78,6 +78,7 @@ class EngineStatus:
     last_latency_ms: float  # the last completion, from the worker taking it to its end (0 before any)
     last_evaluated_tokens: int  # prompt tokens the last completion evaluated (not reused from the KV cache)
     debounce_ms: int  # how long clients should wait after a keystroke before asking, from the typing rhythm
+    kv_slots: tuple[tuple[str, int], ...] = ()  # per KV cache: the sequence (document, "chat") it holds, tokens
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON for front ends' status requests."""
@@ -92,6 +93,7 @@ class EngineStatus:
             "last_latency_ms": round(self.last_latency_ms, 1),
             "last_evaluated_tokens": self.last_evaluated_tokens,
             "debounce_ms": self.debounce_ms,
+            "kv_slots": [{"sequence": sequence, "tokens": tokens} for sequence, tokens in self.kv_slots],
         }
 
 
@@ -218,6 +220,7 @@ class Engine:
             self._last_latency_ms,
             self._last_evaluated_tokens,
             self._rhythm.debounce_ms(),
+            tuple(backend.kv_held()) if backend else (),
         )
 
     @property

@@ -222,7 +222,20 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Servic
             if (task := self.jobs.pop(parsed.number, None)) is not None:
                 task.cancel()  # cancels the request in the service
             return
-        self.jobs[parsed.number] = asyncio.ensure_future(self.answer(parsed))
+        work = self.warm(parsed) if parsed.kind == "warm" else self.answer(parsed)
+        self.jobs[parsed.number] = asyncio.ensure_future(work)
+
+    async def warm(self, message: wire.InlineMessage) -> None:
+        """The user is at a new place (a cell they moved to): tell the engine, whose warm-up policy evaluates
+        the prompt there ahead of the first request. No reply; a bad one is only logged."""
+        try:
+            request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
+            report_typing(await self.ready(), request)
+            self.path = request.path
+        except (wire.BadBody, TabwiseError) as exc:
+            log.debug("warm-up %s not sent: %s", message.number, exc)
+        finally:
+            self.jobs.pop(message.number, None)
 
     async def answer(self, message: wire.InlineMessage) -> None:
         """Complete request `number`; streamed requests get the item first, then its final text."""

@@ -171,16 +171,19 @@ def inline_chunk(number: int, text: str, done: bool) -> dict[str, Any]:
 class InlineMessage:
     """A websocket message from the client: a completion request, or a cancel of one."""
 
-    kind: str  # "request" or "cancel"
+    kind: str  # "request", "cancel", or "warm" (the place the user moved to, evaluated ahead)
     number: int
     stream: bool = False
     data: dict[str, Any] | None = None  # the request fields (prefix, suffix, path, language, cells...)
 
 
 def parse_inline(message: str | bytes) -> InlineMessage:
-    """A websocket message; `{"type": "cancel", "number": N}` cancels request N."""
+    """A websocket message; `{"type": "cancel", "number": N}` cancels request N; `{"type": "warm", ...}` with a
+    request's fields reports where the user is (a cell they moved to), to be evaluated ahead."""
     data = parse_json(message)
     number = field(data, "number", int, required=True)
     if data.get("type") == "cancel":
         return InlineMessage("cancel", number)
+    if data.get("type") == "warm":  # the user moved to a cell: a request's fields, for a warm-up; no reply
+        return InlineMessage("warm", number, data=data)
     return InlineMessage("request", number, bool(field(data, "stream", bool, False)), data)

@@ -79,6 +79,11 @@ class Backend(Protocol):
         sequence's place in one of them."""
         ...
 
+    def kv_held(self) -> list[tuple[str, int]]:
+        """Per KV cache the runtime keeps: the sequence that used it last and the tokens it holds. Safe to
+        call from any thread (a snapshot for status)."""
+        ...
+
     def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         """Evaluate `prompt` into the KV cache without generating, so that a later `generate` of a prompt
         that starts the same way re-evaluates only the rest; stops early once `keep_going()` is False.

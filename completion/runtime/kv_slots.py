@@ -67,6 +67,11 @@ class KvSlots:
         self._save()
         return list(self._slots)
 
+    def held(self) -> list[tuple[str, int]]:
+        """(sequence, tokens held) per slot, read without changing anything: safe from another thread."""
+        active = self._active
+        return [(s.sequence, int(self.llm.n_tokens) if s is active else s.n_tokens) for s in list(self._slots)]
+
     def take(self, tokens: Sequence[int], sequence: str) -> int:
         """Make the best slot for a prompt of `tokens` active; returns how many of them it already holds."""
         self._save()

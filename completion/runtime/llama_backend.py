@@ -89,6 +89,10 @@ class LlamaBackend:
         context = _internals.LlamaContext(model=self._llm._model, params=self._llm.context_params, verbose=False)
         return self._llm._stack.enter_context(contextlib.closing(context))
 
+    def kv_held(self) -> list[tuple[str, int]]:
+        """(sequence, tokens held) per KV slot, from any thread."""
+        return self._slots.held()
+
     def kv_slots(self) -> list[tuple[str, int, int]]:
         """Per KV slot: the sequence that used it last, the tokens it holds, and the prompt tokens llama.cpp
         evaluated on it so far (its own performance counter)."""

@@ -193,6 +193,37 @@ async def test_inline_websocket(jp_ws_fetch: Any) -> None:
     ws.close()
 
 
+async def test_moving_to_a_cell_warms_its_prompt_before_the_first_request(jp_ws_fetch: Any, jp_fetch: Any) -> None:
+    """JupyterLab sends `warm` when the user moves to a cell: the engine evaluates the notebook's prompt there
+    ahead (no reply), so the first request in that cell evaluates only a few new tokens."""
+    above = "".join(f"reading_{n} = {n} * 3\n" for n in range(80))
+    cell = "def add(a, b):\n    return "
+    place = {"prefix": cell, "suffix": "", "language": "python", "path": "nb.ipynb", "cell_index": 1}
+    place["cells"] = [{"kind": "code", "text": above}, {"kind": "code", "text": cell}]
+    ws = await jp_ws_fetch("tabwise", "inline")
+    await ws.write_message(json.dumps({"type": "warm", "number": 1, **place}))
+
+    async def warmed() -> bool:
+        """The warm-up filled this connection's KV cache and is over (it runs in batches; a request would
+        preempt it)."""
+        status = json.loads((await jp_fetch("tabwise", "status")).body)
+        held = [s["tokens"] for s in status["kv_slots"] if s["sequence"].startswith("jupyter-ws-")]
+        return max(held or [0]) > 500 and not status["busy"] and not status["queued"]
+
+    for _ in range(600):  # the warm-up runs once the model is idle
+        if await warmed():
+            break
+        await asyncio.sleep(0.1)
+    assert await warmed()
+    await ws.write_message(json.dumps({"number": 2, **place}))
+    reply = json.loads(await ws.read_message())
+    assert reply["reply_to"] == 2  # the warm-up got no reply of its own
+    assert reply["list"]["items"][0]["insertText"] == FIM_SCRIPT.split("\n")[0]
+    status = json.loads((await jp_fetch("tabwise", "status")).body)
+    assert status["last_evaluated_tokens"] < 8, status  # not the ~800 tokens of the notebook
+    ws.close()
+
+
 async def test_inline_websocket_answers_malformed_messages(jp_ws_fetch: Any) -> None:
     """A bad message gets an error (for its request, when its number can be read); the socket goes on."""
     ws = await jp_ws_fetch("tabwise", "inline")

@@ -10,7 +10,7 @@ import {
   IInlineCompletionProvider,
 } from "@jupyterlab/completer";
 import { URLExt } from "@jupyterlab/coreutils";
-import { NotebookPanel } from "@jupyterlab/notebook";
+import { INotebookTracker, NotebookPanel } from "@jupyterlab/notebook";
 import { ServerConnection } from "@jupyterlab/services";
 
 interface Reply {
@@ -98,14 +98,21 @@ class Connection {
   cancel(number: number): void {
     this.socket?.send(JSON.stringify({ type: "cancel", number }));
   }
+
+  /** A message that gets no reply (a warm-up). */
+  async notify(body: Record<string, unknown>): Promise<void> {
+    const socket = await this.open();
+    socket.send(JSON.stringify({ ...body, number: this.next++ }));
+  }
 }
 
 /** The notebook's cells as the server extension reads them, with the index of the one being edited. */
 function notebookCells(context: IInlineCompletionContext): { cells?: unknown[]; cell_index?: number; path?: string } {
   const widget = context.widget;
-  if (!(widget instanceof NotebookPanel)) {
-    return {};
-  }
+  return widget instanceof NotebookPanel ? cellsOf(widget) : {};
+}
+
+function cellsOf(widget: NotebookPanel): { cells: unknown[]; cell_index: number; path: string } {
   const cells = widget.content.widgets.map((cell) => ({
     kind: cell.model.type === "code" ? "code" : "markdown",
     text: cell.model.sharedModel.getSource(),
@@ -139,6 +146,20 @@ class TabwiseProvider implements IInlineCompletionProvider {
     return { items: reply.list?.items ?? [] };
   }
 
+  /** The user moved to a cell: the engine evaluates the prompt at its cursor ahead of the first keystroke
+   * there (its warm-up policy decides when), so that the first suggestion does not pay for the notebook. */
+  warm(panel: NotebookPanel | null): void {
+    const cell = panel?.content.activeCell;
+    const editor = cell?.editor;
+    if (!panel || !cell || !editor || cell.model.type !== "code") {
+      return;
+    }
+    const text = cell.model.sharedModel.getSource();
+    const offset = editor.getOffsetAt(editor.getCursorPosition());
+    const body = { prefix: text.slice(0, offset), suffix: text.slice(offset), language: "python", ...cellsOf(panel) };
+    this.connection.notify({ type: "warm", ...body }).catch(() => undefined); // a warm-up is only a hint
+  }
+
   async *stream(token: string): AsyncGenerator<{ response: IInlineCompletionItem }, undefined, unknown> {
     for await (const update of this.connection.updates(Number(token))) {
       if (update.response) {
@@ -153,9 +174,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: "tabwise-jupyterlab:inline-completion",
   description: "Ghost text from tabwise's local model in notebooks.",
   autoStart: true,
-  requires: [ICompletionProviderManager],
-  activate: (app: JupyterFrontEnd, manager: ICompletionProviderManager): void => {
-    manager.registerInlineProvider(new TabwiseProvider());
+  requires: [ICompletionProviderManager, INotebookTracker],
+  activate: (app: JupyterFrontEnd, manager: ICompletionProviderManager, notebooks: INotebookTracker): void => {
+    const provider = new TabwiseProvider();
+    manager.registerInlineProvider(provider);
+    notebooks.activeCellChanged.connect((tracker) => provider.warm(tracker.currentWidget));
   },
 };
 
