@@ -182,6 +182,26 @@ def test_the_socket_refuses_a_wrong_token_and_a_wrong_version(
     assert qwen_client.complete(ADD).result(WAIT_S).text == "a + b"  # the service goes on
 
 
+def test_a_front_end_that_meets_another_version_says_so_and_starts_its_own(
+    make_client: Callable[..., ServiceClient], tiny_models: TinyModels, rundir: RunDir, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service of an older tabwise (protocol 0) is running: this front end leaves it alone and uses a service
+    of its own version, in a subfolder of the runtime directory (where others of its version find it)."""
+    with subprocess.Popen(["sleep", "300"]) as old:  # stands for the old service: alive, never answers
+        try:
+            info = {"version": 0, "socket": str(rundir.socket), "token": "t", "pid": old.pid, "log": str(rundir.log)}
+            rundir.info.write_text(json.dumps(info))
+            client = make_client()
+            with caplog.at_level("WARNING", logger="completion.service.client"):
+                client.configure(tiny(tiny_models.qwen)).result(WAIT_S)
+                assert client.complete(ADD).result(WAIT_S).text == "a + b"
+        finally:
+            old.kill()
+    assert f"speaks protocol version 0 and this front end version {PROTOCOL_VERSION}" in caplog.text
+    assert client.rundir.path == rundir.path / f"protocol-{PROTOCOL_VERSION}"
+    assert client.service_pid not in (None, old.pid)
+
+
 def test_the_runtime_files_are_the_users_alone(qwen_client: ServiceClient, rundir: RunDir, tmp_path: Path) -> None:
     qwen_client.connect()
     assert stat.S_IMODE(rundir.path.stat().st_mode) == 0o700

@@ -31,8 +31,8 @@ from completion.errors import TabwiseError
 from completion.service import launch
 from completion.service import rundir as rundirs
 from completion.service.connection import Link
-from completion.service.errors import ServiceLost, ServiceUnavailable
-from completion.service.protocol import converter
+from completion.service.errors import ServiceLost, ServiceUnavailable, ServiceVersionError
+from completion.service.protocol import PROTOCOL_VERSION, converter
 from completion.types import ChatChunk, ChatRequest, ChatResult, FimRequest, Suggestion
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,14 @@ class ServiceClient:
                 raise ServiceUnavailable(self._gave_up)
             if self._link is not None and self._link.alive:
                 return self._link
-        link, process = launch.connect_or_start(self.client, self.rundir, self._serve_args, self._start_timeout_s)
+        try:
+            link, process = launch.connect_or_start(self.client, self.rundir, self._serve_args, self._start_timeout_s)
+        except ServiceVersionError as exc:  # a service of another tabwise version: this one starts its own
+            own = rundirs.runtime_dir(self.rundir.path / f"protocol-{PROTOCOL_VERSION}")
+            log.warning("%s; using a service of this version instead, in %s", exc, own.path)
+            with self._lock:
+                self.rundir = own
+            link, process = launch.connect_or_start(self.client, own, self._serve_args, self._start_timeout_s)
         with self._lock:
             if process is not None:
                 self._process = process
