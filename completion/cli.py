@@ -25,6 +25,7 @@ from completion.models import (
     resolve_model_path,
     use_model,
 )
+from completion.settings import Spelling, add_flags, engine_settings, flag_values, read_settings
 from completion.types import ChunkKind, FimRequest, Timings
 from completion.workspace import Workspace, find_root
 
@@ -80,13 +81,11 @@ def describe(timings: Timings) -> str:
 
 
 def engine_config(args: argparse.Namespace) -> EngineConfig:
-    """Settings from the common flags."""
-    config = EngineConfig(model_path=args.model)
-    if args.threads:
-        config = config.with_changes(n_threads=args.threads)
-    if args.gpu_layers is not None:
-        config = config.with_changes(n_gpu_layers=args.gpu_layers)
-    return config
+    """Settings from the common flags over the environment; a bad value is said on stderr and ignored."""
+    settings, problems = read_settings(flag_values(args), Spelling.FLAG)
+    for problem in problems:
+        print(f"tabwise: {problem}", file=sys.stderr)
+    return EngineConfig(**engine_settings(settings))
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -130,7 +129,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    path = resolve_model_path(args.model)
+    config = engine_config(args)
+    path = resolve_model_path(config.model_path)
     print(f"model file      {path}")
     header = read_header(path)
     print(f"model           {header.get('general.name', '?')} ({header.get('general.architecture', '?')})")
@@ -138,7 +138,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     digest = provision.file_sha256(path)
     known = " (the verified default model)" if digest == provision.DEFAULT_MODEL.sha256 else ""
     print(f"sha256          {digest}{known}")
-    with Engine(engine_config(args)) as engine:
+    with Engine(config) as engine:
         info = engine.load()
         traits = engine.traits()
         device = f"GPU ({'all' if info.gpu_layers < 0 else info.gpu_layers} layers)" if info.gpu_layers else "CPU"
@@ -206,9 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="tabwise", description="Offline code completion and explanation.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", type=Path, help="GGUF to use instead of the configured one")
-    common.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
-    common.add_argument("--gpu-layers", type=int, help="layers to offload to the GPU (-1 all, 0 none)")
+    add_flags(common, "model_path", "threads", "gpu_layers")  # --model, --threads, --gpu-layers
     commands = parser.add_subparsers(dest="command", required=True)
 
     complete = commands.add_parser("complete", parents=[common], help="print the completion at a cursor")

@@ -11,6 +11,7 @@ import platformdirs
 
 from completion.errors import ModelFileError
 from completion.gguf_file import GgufHeader, read_header
+from completion.settings import Spelling, spelled
 
 APP = "tabwise"
 DEFAULT_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -42,8 +43,9 @@ def chosen_model_path() -> Path | None:
 
 
 def resolve_model_path(explicit: Path | None = None) -> Path:
-    """The model to load: `explicit`, else TABWISE_MODEL, else the chosen one, else the default."""
-    env = os.environ.get("TABWISE_MODEL")
+    """The model to load: `explicit`, else TABWISE_MODEL, else the chosen one, else the default (the
+    environment is read here too for what does not go through completion.settings: benchmarks, tests)."""
+    env = os.environ.get(spelled("model_path", Spelling.ENV))
     return explicit or (Path(env) if env else None) or chosen_model_path() or default_model_path()
 
 

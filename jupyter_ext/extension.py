@@ -8,15 +8,18 @@ the client starts the service again for the next one.
 from __future__ import annotations
 
 import logging
+import types
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Int, Unicode
+from traitlets import Bool, Int, TraitType, Unicode
+from traitlets.config import Configurable
 
 from completion.config import EngineConfig
 from completion.service.client import ServiceClient
+from completion.settings import Spelling, engine_names, engine_settings, help_text, read_settings, value_type
 from jupyter_ext import handlers
 
 log = logging.getLogger(__name__)
@@ -31,29 +34,33 @@ ROUTES: list[tuple[str, type]] = [  # under the server's base URL; every handler
 ]
 
 
-class TabwiseExtension(ExtensionApp):
+def setting_traits() -> dict[str, TraitType[Any, Any]]:
+    """A traitlet for each setting that reaches the engine, named as the setting; unset (None) means the
+    environment's value, else the default, as for every front end (completion/settings.py)."""
+    traits: dict[str, TraitType[Any, Any]] = {}
+    for name in engine_names():
+        kind = {int: Int, bool: Bool, str: Unicode}[value_type(name)]
+        traits[name] = kind(None, allow_none=True, config=True, help=help_text(name))
+    return traits
+
+
+# A base class made from the settings, so that no traitlet is declared here by hand: `--TabwiseExtension.X`
+# works for each, as traitlets of a base do.
+SettingTraits: Any = types.new_class("SettingTraits", (Configurable,), exec_body=lambda ns: ns.update(setting_traits()))
+
+
+class TabwiseExtension(ExtensionApp, SettingTraits):
     """Settings as traitlets (`c.TabwiseExtension.model_path = ...` or `--TabwiseExtension.preload=False`)."""
 
     name = "jupyter_ext"
-    model_path = Unicode(
-        "", config=True, help="A GGUF file; empty: the one chosen with `tabwise model use`, else the default."
-    )
-    gpu_layers = Int(-1, config=True, help="Layers offloaded to the GPU; -1: all when llama.cpp has a GPU.")
-    threads = Int(0, config=True, help="CPU threads; 0: one per physical core.")
-    preload = Bool(True, config=True, help="Load the model when the server starts, not on the first request.")
-    answer_tokens = Int(768, config=True, help="Longest answer of ask and explain, in tokens.")
 
     def engine_settings(self) -> dict[str, Any]:
-        """The traitlets as engine settings (EngineConfig field names), for the service's `configure`."""
-        settings: dict[str, Any] = {
-            "model_path": str(Path(self.model_path).expanduser().absolute()) if self.model_path else None,
-            "n_gpu_layers": None if self.gpu_layers < 0 else self.gpu_layers,  # None: all, when there is a GPU
-            "n_threads": self.threads or None,  # None: the physical cores
-            "preload": self.preload,
-            "chat_max_tokens": self.answer_tokens,
-        }
-        EngineConfig(**settings)  # a renamed field fails here, at start, not in the service
-        return settings
+        """The traitlets as engine settings (EngineConfig field names), for the service's `configure`; a bad
+        value is logged and left at the environment's value or the default."""
+        settings, problems = read_settings({name: getattr(self, name) for name in engine_names()}, Spelling.SNAKE)
+        for problem in problems:
+            log.warning("tabwise: %s", problem)
+        return engine_settings(settings)
 
     def initialize_settings(self) -> None:
         root = Path(self.serverapp.root_dir if self.serverapp else Path.cwd()).expanduser().resolve()

@@ -36,6 +36,7 @@ from completion.errors import Cancelled, RequestError, TabwiseError
 from completion.languages import language_of
 from completion.service.client import ServiceClient
 from completion.service.errors import ServiceLost, ServiceUnavailable
+from completion.settings import Settings, engine_settings
 from completion.types import ChunkKind, FimRequest
 from lsp_server.convert import (
     BadRequest,
@@ -51,7 +52,7 @@ from lsp_server.convert import (
     uri_path,
 )
 from lsp_server.protocol import TabwiseProtocol, camel_case
-from lsp_server.settings import Settings, parse_settings
+from lsp_server.settings import limit, parse_settings
 
 if TYPE_CHECKING:
     from pygls.server import ServerErrors  # pygls declares it for type checkers only
@@ -118,7 +119,7 @@ class TabwiseServer(LanguageServer):
 
     def configure(self) -> concurrent.futures.Future[Any]:
         """Send the settings to the service (the client sends them again to a restarted one)."""
-        future = self.require_service().configure(self.settings.engine_settings())
+        future = self.require_service().configure(engine_settings(self.settings))
         self.report(future)
         return future
 
@@ -141,7 +142,7 @@ class TabwiseServer(LanguageServer):
             request = cell_request(notebook, cells, index, position, self.root)
         else:
             request = text_request(self.text_document(uri), position, self.root, selected)
-        return self.settings.limit(request)
+        return limit(self.settings, request)
 
     def notebook_cells(self, notebook: types.NotebookDocument) -> list[tuple[types.NotebookCell, TextDocument]]:
         """A notebook's cells with their text documents, in order."""

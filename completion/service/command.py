@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from completion.config import EngineConfig
 from completion.service import launch
 from completion.service.rundir import read_info, runtime_dir
 from completion.service.server import DEFAULT_IDLE_EXIT_S, serve
+from completion.settings import Spelling, add_flags, engine_settings, flag_values, read_settings
 
 IDLE_EXIT_ENV = "TABWISE_SERVICE_IDLE_EXIT_S"  # the default of --idle-exit, in seconds (tests: a short one)
 STOP_WAIT_S = 15.0  # how long `tabwise serve --stop` waits for the service to end
@@ -28,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"exit after this long with no client (default ${IDLE_EXIT_ENV} or {DEFAULT_IDLE_EXIT_S:.0f}; 0 = never)",
     )
     parser.add_argument("--stop", action="store_true", help="stop the running service (front ends start it again)")
-    parser.add_argument("--model", type=Path, help="GGUF to use instead of the configured one")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    add_flags(parser, "model_path", "threads")  # --model, --threads
 
 
 def add_serve_command(commands: Any) -> None:
@@ -44,7 +44,10 @@ def run(args: argparse.Namespace, echo: bool) -> int:
     if getattr(args, "stop", False):
         print(stop_service())
         return 0
-    config = EngineConfig(model_path=args.model, n_threads=args.threads)
+    settings, problems = read_settings(flag_values(args), Spelling.FLAG)  # over the environment
+    for problem in problems:
+        print(f"tabwise service: {problem}", file=sys.stderr)
+    config = EngineConfig(**engine_settings(settings)).with_changes(preload=False)  # front ends ask for it
     return serve(config, args.idle_exit, echo=echo)
 
 
