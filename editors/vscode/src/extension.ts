@@ -140,7 +140,7 @@ async function stop(): Promise<void> {
 /** Settings as the server reads them (the `tabwise` section; `python` is the extension's own). */
 function settings(): Record<string, unknown> {
   const section = vscode.workspace.getConfiguration("tabwise");
-  const names = ["modelPath", "gpuLayers", "threads", "maxTokens", "contextTokens", "timeBudgetMs", "disabledLanguages", "preload"];
+  const names = ["modelPath", "gpuLayers", "threads", "maxTokens", "contextTokens", "timeBudgetMs", "answerTokens", "disabledLanguages", "preload"];
   return Object.fromEntries(names.map((name) => [name, section.get(name)]));
 }
 
