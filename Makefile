@@ -9,7 +9,8 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXA
 PIP := timeout 3600 $(BIN)/python -m pip
 DEMO := examples/inventory.py
 
-.PHONY: run test install install-test model lint typecheck unit editors vsix labextension bench-quality bench-context bench-latency clean
+.PHONY: run test install install-test model lint typecheck unit editors vsix labextension bench-quality bench-context bench-latency \
+  bench-replay bench-memory clean
 
 run: model
 	@echo "== completion at the end of $(DEMO) (line 25, column 11)"
@@ -106,7 +107,19 @@ bench-context: install-test model
 LLAMA_SERVER := build/llama-server/build/bin/llama-server
 REPLAY_ARGS ?= --functions 4
 bench-latency: install-test model $(LLAMA_SERVER)
-	$(BIN)/python -m bench.typing_replay $(REPLAY_ARGS) --server $(LLAMA_SERVER) --json bench/results/latency.json
+	timeout 7200 $(BIN)/python -m bench.typing_replay $(REPLAY_ARGS) --naive --server $(LLAMA_SERVER) \
+	  --json bench/results/latency.json
+
+# The same replay through the service (the language server) against an engine in the benchmark's own
+# process, as the front ends ran it before the service; no llama-server build (about 10 minutes).
+SERVICE_REPLAY_ARGS ?= --functions 2
+bench-replay: install-test model
+	timeout 2400 $(BIN)/python -m bench.typing_replay $(SERVICE_REPLAY_ARGS) --json bench/results/latency-service.json
+
+# Memory of every tabwise process with a language server, a Jupyter server and a terminal kernel using
+# tabwise at once: the code before the service (commit 12daaf7, from git archive) against the working tree.
+bench-memory: install-test model
+	timeout 2400 $(BIN)/python -m bench.memory --json bench/results/memory.json
 
 $(LLAMA_SERVER):
 	rm -rf build/llama-server && mkdir -p build/llama-server

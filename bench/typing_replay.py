@@ -1,6 +1,6 @@
-"""Keystroke-to-suggestion latency: typing function bodies back into real code, three ways, one run.
+"""Keystroke-to-suggestion latency: typing function bodies back into real code, several ways, one run.
 
-    python -m bench.typing_replay [--functions 3] [--seed 0] [--server PATH/llama-server] [--json FILE]
+    python -m bench.typing_replay [--functions 3] [--seed 0] [--naive] [--server PATH/llama-server] [--json FILE]
 
 Takes functions from jinja2's sources (installed with tabwise; nobody here wrote them), deletes each
 body and types it back (100 ms a character). After every third word, and at each new line's
@@ -10,15 +10,25 @@ evaluated (not reused), and the characters the suggestion got right (its longest
 what the user types next: what accepting it would have saved). The same keystrokes and request points go to:
 
 - tabwise: the real language server over stdio (`python -m lsp_server`), didChange per keystroke,
-  textDocument/inlineCompletion at each pause;
-- naive: llama-cpp-python with a fresh full prompt per request, no KV reuse, as most local tutorials do:
-  the same window around the cursor as llama.vscode's (256 lines above, 64 below), cut to the token
-  budget llama-server's /infill gives it, in the FIM format;
+  textDocument/inlineCompletion at each pause; the engine runs in the tabwise service the server starts
+  (in a private TABWISE_RUNTIME_DIR, stopped at the end);
+- in-process (the baseline for the service's cost): the same keystrokes and requests sent straight to
+  a `completion.engine.Engine` in this process, as the language server did before the service
+  (document_opened, document_edited with the request at the cursor for the warm-up, complete), with
+  the same settings;
+- naive (with `--naive`): llama-cpp-python with a fresh full prompt per request, no KV reuse, as most
+  local tutorials do: the same window around the cursor as llama.vscode's (256 lines above, 64 below),
+  cut to the token budget llama-server's /infill gives it, in the FIM format;
 - llama-server: llama.cpp's own server run as llama.vscode's README says (`-ub 1024 -b 1024 --ctx-size 0
   --cache-reuse 256`), sent llama.vscode's requests to `/infill`: its default window, the line before the
   cursor as `prompt`, `input_extra` chunks of the files typed into before (its ring of chunks),
   `cache_prompt`, `n_predict` 128, `n_indent`, `t_max_predict_ms` 2500; multi-line answers kept as
   llama.vscode shows them. Runs when `--server` points at a built binary.
+
+Both tabwise systems wait for the model to be loaded before the typing starts. They take the functions
+in turn, each function typed into a fresh language server and service, then into a fresh in-process
+engine (the service stopped first), the order alternating from one function to the next, so that a
+neighbour's load drifting on a shared machine hits both alike; compare them within one run.
 
 It prints one table: median and 95th percentile latency, characters saved per minute of typing, tokens
 evaluated per request, and tabwise's ratios against each baseline.
@@ -29,7 +39,9 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import dataclasses
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -40,10 +52,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from bench.processes import private_runtime, runtime_env, stop_services
 from completion.models import resolve_model_path
+from completion.types import FimRequest
 
 CHAR_S = 0.1  # a keystroke every 100 ms while a word is typed
+REQUEST_S = 600.0  # a bound on any one request or model load (a loaded 2-core machine)
 # llama.vscode's defaults (src/configuration.ts) and llama-server's /infill budget for its -b 1024:
 N_PREFIX_LINES, N_SUFFIX_LINES, N_PREDICT, T_MAX_PREDICT_MS = 256, 64, 128, 2500
 RING_CHUNKS, RING_CHUNK_LINES = 16, 64
@@ -239,22 +255,40 @@ def run_llama_server(tasks_: list[Task], binary: Path, threads: int, verbose: bo
         server.wait(timeout=30)
 
 
-def run_tabwise(tasks_: list[Task], threads: int, verbose: bool = False) -> Measure:
-    return asyncio.run(_run_tabwise(tasks_, threads, verbose))
+def run_tabwise(tasks_: list[Task], threads: int, verbose: bool = False, measure: Measure | None = None) -> Measure:
+    """The language server, with the service it starts in a private runtime directory (stopped after);
+    adds to `measure` when given."""
+    measure = Measure(verbose) if measure is None else measure
+    with private_runtime("tw-replay-") as folder:
+        try:
+            return asyncio.run(asyncio.wait_for(_run_tabwise(tasks_, threads, measure, folder), 3 * 3600))
+        finally:
+            stop_services(folder / "run")
 
 
-async def _run_tabwise(tasks_: list[Task], threads: int, verbose: bool) -> Measure:
+async def _run_tabwise(tasks_: list[Task], threads: int, measure: Measure, folder: Path) -> Measure:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("typing-replay", "1")
-    await client.start_io(sys.executable, "-m", "lsp_server")
+    env = {**os.environ, **runtime_env(folder)}
+    await client.start_io(sys.executable, "-m", "lsp_server", env=env, cwd=str(folder))
     options = {"threads": threads}  # everything else as a user gets it
-    await client.initialize_async(
-        types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+    await asyncio.wait_for(
+        client.initialize_async(
+            types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+        ),
+        REQUEST_S,
     )
     client.initialized(types.InitializedParams())
-    measure = Measure(verbose)
+    deadline = time.monotonic() + REQUEST_S
+    while time.monotonic() < deadline:  # the model loaded before the typing starts, as for the in-process run
+        status = await asyncio.wait_for(client.protocol.send_request_async("tabwise/status", {}), REQUEST_S)
+        if status.state == "ready":
+            break
+        if status.error:
+            raise RuntimeError(f"the language server's service failed: {status.error}")
+        await asyncio.sleep(0.2)
     for number, task in enumerate(tasks_):
         uri = f"file:///replay/task{number}.py"
         text = task.before + task.after
@@ -288,16 +322,67 @@ async def _run_tabwise(tasks_: list[Task], threads: int, verbose: bool) -> Measu
                 position=types.Position(line, column),
                 context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
             )
-            result = await client.text_document_inline_completion_async(params)
+            result = await asyncio.wait_for(client.text_document_inline_completion_async(params), REQUEST_S)
             latency_ms = (time.perf_counter() - typed_at) * 1000
-            status = await client.protocol.send_request_async("tabwise/status", {})
+            status = await asyncio.wait_for(client.protocol.send_request_async("tabwise/status", {}), REQUEST_S)
             suggestion = result.items[0].insert_text if result and result.items else ""
             text = suggestion if isinstance(suggestion, str) else suggestion.value
             measure.add(latency_ms, int(status.lastEvaluatedTokens), text, task.body[offset:])
-    await client.shutdown_async(None)
+    await asyncio.wait_for(client.shutdown_async(None), 30)
     client.exit(None)
-    await client.stop()
+    await asyncio.wait_for(client.stop(), 30)
     return measure
+
+
+def run_in_process(tasks_: list[Task], threads: int, verbose: bool = False, measure: Measure | None = None) -> Measure:
+    """The same keystrokes and requests straight to an Engine in this process, as the language server
+    sends them to the service: document_opened, then per keystroke document_edited with the request at
+    the cursor after it (what the warm-up evaluates), and at each pause complete with the server's
+    limits on the request (its settings' defaults)."""
+    from lsprotocol import types
+    from pygls.workspace import TextDocument
+
+    from completion.config import EngineConfig
+    from completion.engine import Engine
+    from lsp_server.convert import after_insert, text_request
+
+    config = EngineConfig(n_threads=threads, preload=True)  # what the server's configure gives the service
+    engine = Engine(config)
+    try:
+        engine.load(REQUEST_S)
+
+        def at(document: TextDocument, position: types.Position) -> FimRequest:
+            request = text_request(document, position, None)  # no workspace folder, as in the LSP run
+            return dataclasses.replace(request, max_tokens=config.max_tokens, time_budget_ms=config.time_budget_ms)
+
+        measure = Measure(verbose) if measure is None else measure
+        for number, task in enumerate(tasks_):
+            uri = f"file:///replay/task{number}.py"
+            document = TextDocument(uri, task.before + task.after, version=1, language_id="python")
+            engine.document_opened(uri, f"task{number}.py", document.source, "python", True, "")
+            line, column, start = task.before.count("\n"), 0, 0
+            for offset in [*pauses(task.body), len(task.body)]:
+                for char in task.body[start:offset]:
+                    position = types.Position(line, column)
+                    change = types.TextDocumentContentChangePartial(
+                        range=types.Range(start=position, end=position), text=char
+                    )
+                    document.apply_change(change)
+                    after = after_insert(position, char)
+                    engine.document_edited(uri, f"task{number}.py", document.source, line, at(document, after), "")
+                    line, column = after.line, after.character
+                    time.sleep(CHAR_S)
+                start = offset
+                if offset == len(task.body):
+                    break
+                typed_at = time.perf_counter()
+                suggestion = engine.complete(at(document, types.Position(line, column)), REQUEST_S)
+                latency_ms = (time.perf_counter() - typed_at) * 1000
+                evaluated = engine.status().last_evaluated_tokens
+                measure.add(latency_ms, evaluated, suggestion.text, task.body[offset:])
+        return measure
+    finally:
+        engine.close()
 
 
 # -- report -----------------------------------------------------------------------------------------
@@ -314,6 +399,26 @@ def summary(measure: Measure, typing_minutes: float) -> dict[str, float]:
     }
 
 
+def paired(served: Measure, baseline: Measure) -> dict[str, Any]:
+    """The two tabwise systems request by request (the same request points, in the same order): the
+    median ratio of latencies where both evaluated the same number of prompt tokens (the same work, so
+    what differs is the service's cost and the machine's noise), and the latency of the requests both
+    answered from the cache (no model: the whole path through the language server and the service)."""
+    pairs = list(zip(served.latencies_ms, baseline.latencies_ms, served.evaluated, baseline.evaluated, strict=True))
+    same = [a / max(b, 1e-3) for a, b, x, y in pairs if x == y and x > 0]
+    cached = [(a, b) for a, b, x, y in pairs if x == y == 0 and max(a, b) < 100]
+    return {
+        "same_work": len(same),
+        "median_ratio": statistics.median(same) if same else float("nan"),
+        "cached": len(cached),
+        "cached_ms": (
+            (statistics.median(a for a, _ in cached), statistics.median(b for _, b in cached)) if cached else (0, 0)
+        ),
+        "latencies_ms": {"tabwise": served.latencies_ms, "in-process": baseline.latencies_ms},
+        "evaluated": {"tabwise": served.evaluated, "in-process": baseline.evaluated},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--functions", type=int, default=3)
@@ -321,13 +426,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--server", type=Path, help="a llama-server binary built from the llama.cpp sources")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--skip-naive", action="store_true", help="leave out the slowest system")
+    parser.add_argument("--naive", action="store_true", help="also the naive way (the slowest: ~15 s a request)")
+    parser.add_argument("--skip-in-process", action="store_true", help="leave out the in-process engine")
     parser.add_argument("--verbose", action="store_true", help="print every request")
     args = parser.parse_args()
     chosen = tasks(args.functions, args.seed)
     typing_minutes = sum(len(task.body) for task in chosen) * CHAR_S / 60
-    results = {"tabwise": summary(run_tabwise(chosen, args.threads, args.verbose), typing_minutes)}
-    if not args.skip_naive:
+    if args.skip_in_process:
+        results = {"tabwise": summary(run_tabwise(chosen, args.threads, args.verbose), typing_minutes)}
+    else:  # function by function, alternating which goes first: a neighbour's load drifting hits both alike
+        served, baseline = Measure(args.verbose), Measure(args.verbose)
+        systems: list[tuple[str, Callable[..., Measure], Measure]] = [
+            ("tabwise (language server, service)", run_tabwise, served),
+            ("in-process engine", run_in_process, baseline),
+        ]
+        for number, task in enumerate(chosen):
+            for name, run, measure in systems if number % 2 == 0 else systems[::-1]:
+                print(f"-- {task.name}: {name}", file=sys.stderr)
+                run([task], args.threads, args.verbose, measure)
+        results = {"tabwise": summary(served, typing_minutes), "in-process": summary(baseline, typing_minutes)}
+        paired_ = paired(served, baseline)
+    if args.naive:
         results["naive"] = summary(run_naive(chosen, args.threads, args.verbose), typing_minutes)
     if args.server:
         results["llama-server"] = summary(
@@ -345,6 +464,16 @@ def main() -> None:
             print(f"tabwise / {name}: median latency x{ours['median_ms'] / row['median_ms']:.2f}, "
                   f"p95 x{ours['p95_ms'] / row['p95_ms']:.2f}, chars saved x"
                   f"{ours['saved_per_min'] / max(row['saved_per_min'], 1e-9):.2f}")  # fmt: skip
+    if "in-process" in results:
+        cost = ours["median_ms"] / results["in-process"]["median_ms"] - 1
+        print(f"the service's cost at the median: {cost:+.1%} (target: at most +5%)")
+        print(
+            f"request by request, where both evaluated the same tokens ({paired_['same_work']} requests): "
+            f"median ratio x{paired_['median_ratio']:.2f}; answered without the model (cache, "
+            f"{paired_['cached']} requests): median {paired_['cached_ms'][0]:.1f} ms through the service, "
+            f"{paired_['cached_ms'][1]:.1f} ms in process"
+        )
+        results["paired"] = paired_
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

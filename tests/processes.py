@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -15,15 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
-from completion.service import launch
-from completion.service.rundir import ENV, RunDir, read_info
+from bench.processes import stop_services
+from completion.service.rundir import ENV
 
 IDLE_EXIT_ENV = "TABWISE_SERVICE_IDLE_EXIT_S"  # read by the service command: a service left behind exits soon
 IDLE_EXIT_S = "20"
-STOP_WAIT_S = 15.0
 
 
 def free_port() -> int:
@@ -69,36 +65,8 @@ def private_service() -> Iterator[Path]:
     try:
         yield folder / "run"
     finally:
-        stop_service(folder / "run")
+        stop_services(folder / "run")  # also one a restart or another protocol version started
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def stop_service(path: Path) -> None:
-    """End the services started for `path` (the one service.json names, and any still starting or left
-    by a restart): SIGTERM, so that their clients do not restart them, then SIGKILL."""
-    info = read_info(RunDir(path)) if path.exists() else None
-    found = {info.pid} if info is not None and launch.pid_alive(info.pid) else set()
-    processes = [psutil.Process(pid) for pid in found] + [p for p in services_for(path) if p.pid not in found]
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(processes, STOP_WAIT_S)
-    for process in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(alive, STOP_WAIT_S)
-
-
-def services_for(path: Path) -> list[psutil.Process]:
-    """Service processes whose runtime directory is `path`."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if "completion.service" not in (process.info["cmdline"] or []):
-            continue
-        with contextlib.suppress(psutil.Error):
-            if process.environ().get(ENV) == str(path):
-                found.append(process)
-    return found
 
 
 def service_env(path: Path) -> dict[str, str]:

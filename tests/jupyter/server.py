@@ -10,7 +10,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,9 +65,12 @@ class ServerKernel:
 
 
 @contextmanager
-def jupyter_server(root: Path, *options: str, app: str = "jupyter_server") -> Iterator[RunningServer]:
+def jupyter_server(
+    root: Path, *options: str, app: str = "jupyter_server", service: Path | None = None
+) -> Iterator[RunningServer]:
     """`jupyter server` (or `app="jupyterlab"`) on a free loopback port with private config/data/runtime
-    dirs and a private tabwise service, all ended afterwards."""
+    dirs and a private tabwise service (or the one whose runtime directory is `service`), all ended
+    afterwards."""
     port, token = free_port(), secrets.token_hex(16)
     dirs = {name: root / name.lower() for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}
     for folder in dirs.values():
@@ -78,7 +81,7 @@ def jupyter_server(root: Path, *options: str, app: str = "jupyter_server") -> It
         "--ServerApp.jpserver_extensions={'jupyter_ext': True}", *options,
     ]  # fmt: skip
     log = (root / "server.log").open("wb")
-    with private_service() as service_dir:
+    with private_service() if service is None else nullcontext(service) as service_dir:
         env = os.environ | {name: str(folder) for name, folder in dirs.items()} | service_env(service_dir)
         with running(command, env=env, stdout=log, stderr=subprocess.STDOUT) as process:
             url = f"http://127.0.0.1:{port}/"
