@@ -109,7 +109,7 @@ class TabwiseServer(LanguageServer):
             try:
                 await asyncio.wrap_future(future)
             except Cancelled:
-                pass
+                return  # replaced by a newer call: that one reports
             except TabwiseError as exc:
                 self.tell_once(str(exc))
 

@@ -133,14 +133,12 @@ class Link:
                 self._write({"id": next(self._ids), "method": "cancel", "params": {"id": id}})
 
     def _read(self, on_lost: Callable[[Link], TabwiseError]) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a reset connection ends the link as its end of stream does
             for line in self._early:
                 self._route(line)
             while data := self._sock.recv(READ_BYTES):
                 for line in self._lines.feed(data):
                     self._route(line)
-        except OSError:
-            pass
         with self._lock:
             self._closed = True
             pending, self._pending = self._pending, {}

@@ -107,11 +107,10 @@ class Connection:
     async def run(self) -> None:
         """Handshake, then answer requests until the client goes away; its requests are cancelled then."""
         try:
-            if await self._handshake():
-                while (line := await self._read_line()) is not None:
-                    await self._handle(line)
-        except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
-            pass
+            with contextlib.suppress(ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+                if await self._handshake():  # a client gone mid-line, or silent at the handshake: it is gone
+                    while (line := await self._read_line()) is not None:
+                        await self._handle(line)
         finally:
             for task in list(self._tasks.values()):
                 task.cancel()
