@@ -299,7 +299,8 @@ def test_cancelling_a_future_or_leaving_cancels_the_generation(
     make_client: Callable[..., ServiceClient], tiny_models: TinyModels
 ) -> None:
     client = make_client()
-    client.configure(tiny(tiny_models.endless, time_budget_ms=600_000)).result(WAIT_S)
+    # No speculation: "busy" is then only the generations this test asks for.
+    client.configure(tiny(tiny_models.endless, time_budget_ms=600_000, speculate=False)).result(WAIT_S)
     pending = client.complete(FimRequest("x = ", "", max_tokens=3000))
     wait_until(lambda: client.status().result(WAIT_S)["busy"], "the generation started")
     assert pending.cancel()
@@ -307,7 +308,7 @@ def test_cancelling_a_future_or_leaving_cancels_the_generation(
     assert client.status().result(WAIT_S)["last_outcome"] == "cancelled"
     assert client.complete(FimRequest("y = ", "", max_tokens=1)).result(WAIT_S).text.strip() == "ok"
 
-    leaving = make_client()
+    leaving = make_client().connect()  # connected: the close below is a client going away, not one never come
     leaving.complete(FimRequest("z = ", "", max_tokens=3000))
     wait_until(lambda: client.status().result(WAIT_S)["busy"], "the other client's generation started")
     leaving.close()  # a client that goes away has its generations cancelled

@@ -183,7 +183,12 @@ class ServiceClient:
         for params in documents.values():  # not warmed all at once: the next request warms its own place
             link.request("opened", {**params, "warm": False}, Future())
         with self._lock:
-            self._link = link
+            closed = self._closed
+            if not closed:
+                self._link = link
+        if closed:  # close() came while this connected: nothing may stay open, nor be sent
+            link.close()
+            raise TabwiseError("the tabwise service client is closed")
         log.info("connected to the tabwise service (pid %d)", link.pid)
         return link
 
