@@ -8,9 +8,12 @@ BIN := $(VENV)/bin
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
 PIP := timeout 3600 $(BIN)/python -m pip
 DEMO := examples/inventory.py
+# llama.cpp's own server, built from the llama.cpp sources inside the llama-cpp-python sdist (once per checkout,
+# about 15 minutes on 2 cores): the remote backend tests serve tiny models with it, the benchmarks the real one.
+LLAMA_SERVER := build/llama-server/build/bin/llama-server
 
 .PHONY: run test install install-test model lint typecheck unit editors vsix labextension bench-quality bench-context bench-latency \
-  bench-replay bench-memory clean
+  bench-replay bench-memory bench-team bench-kernel clean
 
 run: model
 	@echo "== completion at the end of $(DEMO) (line 25, column 11)"
@@ -19,7 +22,7 @@ run: model
 	$(BIN)/tabwise explain $(DEMO) --lines 13-20
 
 # Two sessions: pytest-jupyter's plugin takes over coroutine tests, so the Jupyter tests run on their own.
-test: install-test model lint typecheck editors
+test: install-test model lint typecheck editors $(LLAMA_SERVER)
 	timeout 3000 $(BIN)/python -m pytest
 	timeout 1200 $(BIN)/python -m pytest -p pytest_jupyter.jupyter_server tests/jupyter
 
@@ -93,8 +96,8 @@ unit: install-test
 	timeout 900 $(BIN)/python -m pytest -m "not real_model"
 	timeout 900 $(BIN)/python -m pytest -m "not real_model" -p pytest_jupyter.jupyter_server tests/jupyter
 
-# Benchmarks (figures in docs/benchmarks.md). Sample sizes: QUALITY_ARGS="--single 40 --multi 30 --crossfile 30".
-QUALITY_ARGS ?= --single 40 --multi 30 --crossfile 30
+# Benchmarks (figures in docs/benchmarks.md). Sample sizes: QUALITY_ARGS="--single 40 --multi 30 --crossfile 30 --holes 30".
+QUALITY_ARGS ?= --single 40 --multi 30 --crossfile 30 --holes 30
 bench-quality: install-test model
 	$(PIP) install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.quality $(QUALITY_ARGS) --json bench/results/quality.json
@@ -104,11 +107,16 @@ bench-context: install-test model
 
 # Keystroke-to-suggestion latency: tabwise's language server against the naive way and llama.cpp's own
 # server, built here from the llama.cpp sources inside the llama-cpp-python sdist (about 11 minutes).
-LLAMA_SERVER := build/llama-server/build/bin/llama-server
 REPLAY_ARGS ?= --functions 4
 bench-latency: install-test model $(LLAMA_SERVER)
 	timeout 7200 $(BIN)/python -m bench.typing_replay $(REPLAY_ARGS) --naive --server $(LLAMA_SERVER) \
 	  --json bench/results/latency.json
+
+# A team's shared llama-server (-np 4, the default model): the replay on it against the engine in process, then 1, 2
+# and 4 simulated users typing at once against it, and the token-count estimate's error (about 15 minutes).
+TEAM_ARGS ?= --functions 2
+bench-team: install-test model $(LLAMA_SERVER)
+	timeout 3600 $(BIN)/python -m bench.team --server $(LLAMA_SERVER) $(TEAM_ARGS) --json bench/results/team.json
 
 # The same replay through the service (the language server) against an engine in the benchmark's own
 # process, as the front ends ran it before the service; no llama-server build (about 10 minutes).
@@ -120,6 +128,12 @@ bench-replay: install-test model
 # tabwise at once: the code before the service (commit 12daaf7, from git archive) against the working tree.
 bench-memory: install-test model
 	timeout 2400 $(BIN)/python -m bench.memory --json bench/results/memory.json
+
+# Notebook completions that need the kernel's state (columns, keys, shapes, row counts): the engine with the
+# kernel summary against the engine without it, same run, default model (a few minutes).
+bench-kernel: install-test model
+	timeout 2400 $(BIN)/python -m bench.kernel_quality --json bench/results/kernel-quality.json \
+	  --outputs bench/results/kernel-quality-outputs.jsonl
 
 $(LLAMA_SERVER):
 	rm -rf build/llama-server && mkdir -p build/llama-server

@@ -1,6 +1,6 @@
 """Completion quality: the raw model with a plain FIM prompt against the full engine, same tasks, same run.
 
-    python -m bench.quality --single 40 --multi 30 --crossfile 25 [--seed 0] [--model PATH]
+    python -m bench.quality --single 40 --multi 30 --crossfile 25 --holes 30 [--seed 0] [--model PATH]
 
 Sets: HumanEval single-line and multi-line infilling (exact match and functional pass, the tests
 run in a subprocess with a timeout) and a cross-file set from real packages (exact match), where the
@@ -9,6 +9,13 @@ tokens. Exact match follows Qwen's rule for single lines (first line of the outp
 starts with a newline, compared stripped); multi-line compares all non-blank lines, stripped. Edit
 similarity (as CrossCodeEval reports it) is how close the same text is to the answer, 0-100: it moves
 where exact match on a small sample cannot.
+
+Holes are multi-line HumanEval spans of 2-4 lines (their own sample, seed + 1) tried as in an editor:
+the cursor on the new line after the indentation the editor put there, the code below intact, the file
+just opened (document_opened, then the request), the engine's default settings and time budget. The
+engine is scored twice from one run: its first suggestion, and what a user gets by pressing Tab until the
+suggestion ends (each suggestion accepted and a new request made at the new cursor, up to 8 times);
+with the latency of each request a user waits for.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -25,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bench.tasks import Task, crossfile_tasks, humaneval_tasks, sample
+from bench.tasks import Task, crossfile_tasks, editor_holes, humaneval_tasks, sample
 from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.models import resolve_model_path
@@ -42,6 +50,7 @@ CROSSFILE_PACKAGES = [
     "jinja2", "gguf", "packaging", "psutil", "requests", "urllib3", "httpx", "nbformat", "jupyter_client",
 ]  # fmt: skip
 TEST_TIMEOUT_S = 15
+TAB_PRESSES = 8  # a user pressing Tab until the suggestion ends gives up after this many
 
 
 def first_line(text: str) -> str:
@@ -110,6 +119,58 @@ def engine_system(engine: Engine) -> Callable[[Task], str]:
     return run
 
 
+class EditorUser:
+    """The engine as a user in an editor meets it, one run per task: the file opened, a request at the
+    cursor, then Tab on each suggestion until one is empty; latencies of the requests waited for."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.answers: dict[str, list[str]] = {}  # per task: the suggestions, in order
+        self.first_ms: list[float] = []
+        self.tab_ms: list[float] = []
+
+    def _run(self, task: Task) -> list[str]:
+        if task.task_id in self.answers:
+            return self.answers[task.task_id]
+        document, accepted, answers = f"hole:{task.task_id}", "", []
+        self.engine.document_opened(document, task.path, task.prefix + task.suffix, "python")
+        for press in range(TAB_PRESSES):
+            request = FimRequest(task.prefix + accepted, task.suffix, path=task.path, language="python",
+                                 document=document)  # fmt: skip
+            started = time.perf_counter()
+            text = self.engine.complete(request).text
+            (self.tab_ms if press else self.first_ms).append((time.perf_counter() - started) * 1000)
+            if not text:
+                break
+            answers.append(text)
+            accepted += text
+        self.engine.document_closed(document, task.path)
+        self.answers[task.task_id] = answers
+        return answers
+
+    def first(self, task: Task) -> str:
+        """The first suggestion."""
+        return next(iter(self._run(task)), "")
+
+    def tab(self, task: Task) -> str:
+        """All the suggestions accepted one after another."""
+        return "".join(self._run(task))
+
+    def latencies(self) -> dict[str, float]:
+        """Median and 95th percentile of the first request and of the requests after a Tab (ms)."""
+        figures = {}
+        for name, values in (("first", self.first_ms), ("tab", self.tab_ms)):
+            ordered = sorted(values) or [0.0]
+            figures[f"{name}_median_ms"] = statistics.median(ordered)
+            figures[f"{name}_p95_ms"] = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        tasks = max(len(self.answers), 1)
+        figures["presses_per_task"] = (len(self.first_ms) + len(self.tab_ms)) / tasks
+        figures["suggestions_per_task"] = sum(len(answers) for answers in self.answers.values()) / tasks
+        figures["accepted_chars_per_task"] = sum(len("".join(a)) for a in self.answers.values()) / tasks
+        figures["first_chars_per_task"] = sum(len(a[0]) for a in self.answers.values() if a) / tasks
+        return figures
+
+
 def score(
     tasks: list[Task], system: Callable[[Task], str], multi: bool, functional: bool, log: TextIO | None = None
 ) -> dict[str, float]:
@@ -143,6 +204,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=40, help="single-line HumanEval tasks (of 1,033)")
     parser.add_argument("--multi", type=int, default=30, help="multi-line HumanEval tasks (of 5,815)")
     parser.add_argument("--crossfile", type=int, default=25, help="cross-file tasks")
+    parser.add_argument("--holes", type=int, default=30, help="multi-line holes of 2-4 lines, as in an editor")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -156,6 +218,7 @@ def main() -> None:
         "single-line": sample(humaneval_tasks("single"), args.single, args.seed),
         "multi-line": sample(humaneval_tasks("multi"), args.multi, args.seed),
         "cross-file": sample(crossfile_tasks(site, CROSSFILE_PACKAGES), args.crossfile, args.seed),
+        "holes": sample(editor_holes(humaneval_tasks("multi")), args.holes, args.seed + 1),
     }
     backend = LlamaBackend.load(config, path)
     plain = Plain(backend, config, config.suffix_tokens)  # the engine's budget while typing
@@ -166,19 +229,26 @@ def main() -> None:
         for name, tasks in sets.items():
             if not tasks:
                 continue
-            multi, functional = name == "multi-line", name != "cross-file"
+            multi, functional = name in ("multi-line", "holes"), name != "cross-file"
             print(f"{name}: {len(tasks)} tasks", file=sys.stderr, flush=True)
             systems: dict[str, Callable[[Task], str]] = {"plain": plain}
             if name == "cross-file":
                 systems["engine, no cross-file context"] = engine_system(bare)
             else:
                 systems[f"plain, {config.line_start_suffix_tokens}-token suffix"] = longer
-            systems["engine"] = engine_system(full)
+            if name == "holes":
+                user = EditorUser(full)
+                systems["engine, Tab until it ends"] = user.tab
+                systems["engine, first suggestion"] = user.first
+            else:
+                systems["engine"] = engine_system(full)
             results[name] = {}
             for label, system in systems.items():
                 if log:
                     print(json.dumps({"set": name, "system": label}), file=log, flush=True)
                 results[name][label] = score(tasks, system, multi, functional, log)
+            if name == "holes":
+                results[name]["engine, Tab until it ends"].update(user.latencies())
     if log:
         log.close()
     print(table(results, {name: len(tasks) for name, tasks in sets.items()}))
@@ -199,6 +269,17 @@ def table(results: dict[str, dict[str, dict[str, float]]], sizes: dict[str, int]
                 f"| {name} | {sizes[name]} | {system} | {figures['exact']:.1f} | {figures['similarity']:.1f} | "
                 f"{passed} | {figures['seconds_per_task']:.1f} |"
             )
+    for name, systems in results.items():
+        for system, figures in systems.items():
+            if "first_median_ms" in figures:
+                rows.append(
+                    f"\n{name}, {system}: first request median {figures['first_median_ms']:.0f} ms, p95 "
+                    f"{figures['first_p95_ms']:.0f} ms; after a Tab median {figures['tab_median_ms']:.0f} ms, p95 "
+                    f"{figures['tab_p95_ms']:.0f} ms; per task {figures['presses_per_task']:.1f} requests, "
+                    f"{figures['suggestions_per_task']:.1f} suggestions accepted, "
+                    f"{figures['accepted_chars_per_task']:.0f} characters in all (the first: "
+                    f"{figures['first_chars_per_task']:.0f})"
+                )
     return "\n".join(rows)
 
 

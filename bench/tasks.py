@@ -136,6 +136,28 @@ def crossfile_tasks(site_packages: Path, packages: list[str]) -> list[Task]:
     return sorted(set(tasks), key=lambda t: t.task_id)
 
 
+def editor_holes(tasks: list[Task], lines: range = range(2, 5)) -> list[Task]:
+    """Multi-line tasks of `lines` lines, framed as an editor has them: the cursor on the new line, after the
+    indentation the editor put there (the first line's), the code below intact."""
+    framed = []
+    for task in tasks:
+        if task.middle.count("\n") + 1 not in lines:
+            continue
+        indentation = task.middle[: len(task.middle) - len(task.middle.lstrip(" \t"))]
+        framed.append(
+            Task(
+                task.task_id,
+                task.prefix + indentation,
+                task.middle[len(indentation) :],
+                task.suffix,
+                task.path,
+                task.test,
+                task.entry_point,
+            )
+        )
+    return framed
+
+
 def sample(tasks: list[Task], size: int, seed: int) -> list[Task]:
     """A seeded sample, in a stable order."""
     if size >= len(tasks):

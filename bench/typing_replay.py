@@ -5,9 +5,14 @@
 Takes functions from jinja2's sources (installed with tabwise; nobody here wrote them), deletes each
 body and types it back (100 ms a character). After every third word, and at each new line's
 indentation, the simulated user pauses and asks for a suggestion, as an editor does, and waits for it.
-For each request it records the time from the last keystroke to the suggestion, the prompt tokens
-evaluated (not reused), and the characters the suggestion got right (its longest common prefix with
-what the user types next: what accepting it would have saved). The same keystrokes and request points go to:
+The simulated user reads each suggestion and takes what is right of it: all of it with Tab when all of it
+is what they were about to type, else its right start up to a word's end (VS Code's accept-next-word),
+nothing when not even a word is right. After an accept the editor asks again at once at the new cursor,
+and the user goes on typing from there. For each request it records the time from the last keystroke (or
+the accept) to the suggestion, the prompt tokens evaluated (not reused), the suggestion's length, the
+characters the user accepted (what the suggestion saved them typing) and, as earlier runs reported it, the
+characters it got right (its common prefix with what comes next). The same user, with the same body and
+pauses, works with:
 
 - tabwise: the real language server over stdio (`python -m lsp_server`), didChange per keystroke,
   textDocument/inlineCompletion at each pause; the engine runs in the tabwise service the server starts
@@ -23,15 +28,18 @@ what the user types next: what accepting it would have saved). The same keystrok
   --cache-reuse 256`), sent llama.vscode's requests to `/infill`: its default window, the line before the
   cursor as `prompt`, `input_extra` chunks of the files typed into before (its ring of chunks),
   `cache_prompt`, `n_predict` 128, `n_indent`, `t_max_predict_ms` 2500; multi-line answers kept as
-  llama.vscode shows them. Runs when `--server` points at a built binary.
+  llama.vscode shows them, and its cache of answers (typing or accepting what an answer begins with
+  shows the rest without a request). Runs when `--server` points at a built binary.
 
 Both tabwise systems wait for the model to be loaded before the typing starts. They take the functions
 in turn, each function typed into a fresh language server and service, then into a fresh in-process
 engine (the service stopped first), the order alternating from one function to the next, so that a
 neighbour's load drifting on a shared machine hits both alike; compare them within one run.
 
-It prints one table: median and 95th percentile latency, characters saved per minute of typing, tokens
-evaluated per request, and tabwise's ratios against each baseline.
+It prints one table: median and 95th percentile latency, characters saved (accepted) of the characters
+the bodies have, accepts and their mean length, characters right per request, tokens evaluated per
+request, and tabwise's ratios against each baseline. The systems' requests differ once their accepts do
+(a user who accepted a line does not type it), so latencies are compared as distributions.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.processes import private_runtime, runtime_env, stop_services
 from completion.models import resolve_model_path
@@ -79,20 +87,27 @@ class Task:
 
 @dataclass
 class Measure:
-    """What one system did at each request point."""
+    """What one system did at each request."""
 
     verbose: bool = False  # print each request
     latencies_ms: list[float] = field(default_factory=list)
     evaluated: list[int] = field(default_factory=list)
-    saved: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)  # characters suggested
+    accepted: list[int] = field(default_factory=list)  # characters the user took (0: typed on)
+    right: list[int] = field(default_factory=list)  # characters matching what comes next
 
-    def add(self, latency_ms: float, evaluated: int, suggestion: str, truth: str) -> None:
-        """One request: its latency, prompt tokens evaluated, and the suggestion against what comes next."""
+    def add(self, latency_ms: float, evaluated: int, suggestion: str, truth: str) -> str:
+        """One request: its latency, prompt tokens evaluated, and the suggestion against what comes next;
+        returns what the user accepts of it."""
+        taken = accepted_part(suggestion, truth)
         self.latencies_ms.append(latency_ms)
         self.evaluated.append(evaluated)
-        self.saved.append(right_chars(suggestion, truth))
+        self.lengths.append(len(suggestion))
+        self.accepted.append(len(taken))
+        self.right.append(right_chars(suggestion, truth))
         if self.verbose:
-            print(f"{latency_ms:8.0f} ms {evaluated:5d} tokens {self.saved[-1]:3d} right  {suggestion[:50]!r}")
+            print(f"{latency_ms:8.0f} ms {evaluated:5d} tokens {len(taken):3d} taken  {suggestion[:50]!r}")
+        return taken
 
 
 def tasks(count: int, seed: int) -> list[Task]:
@@ -133,6 +148,21 @@ def right_chars(suggestion: str, truth: str) -> int:
             break
         count += 1
     return count
+
+
+def accepted_part(suggestion: str, truth: str) -> str:
+    """What the user takes of `suggestion` when `truth` is what they were about to type: all of it when it is
+    all right (Tab), else its right start up to the end of a word (accept-next-word), "" when that is only
+    white space."""
+    count = right_chars(suggestion, truth)
+    if count < len(suggestion):
+        while 0 < count < len(truth) and _in_word(truth[count - 1]) and _in_word(truth[count]):
+            count -= 1  # the last word is not all right: it is not taken
+    return truth[:count] if truth[:count].strip() else ""
+
+
+def _in_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 @dataclass(frozen=True)
@@ -180,13 +210,74 @@ def ring_chunks(done: list[Task]) -> list[dict[str, str]]:
 # -- the three systems ------------------------------------------------------------------------------
 
 
-def replay(task: Task, ask: Callable[[str, str], tuple[str, int]], measure: Measure) -> None:
-    """Type the body; at each pause ask `ask(prefix, suffix)` -> (suggestion, evaluated)."""
-    for offset in pauses(task.body):
-        prefix, suffix = task.before + task.body[:offset], task.after  # the rest of the body is not typed yet
-        typed_at = time.perf_counter()
-        suggestion, evaluated = ask(prefix, suffix)
-        measure.add((time.perf_counter() - typed_at) * 1000, evaluated, suggestion, task.body[offset:])
+class Typist(Protocol):
+    """One system as the simulated user works with it: keys, accepts and requests at the cursor."""
+
+    async def type(self, text: str) -> None:
+        """Type `text` a key at a time."""
+
+    async def accept(self, text: str) -> None:
+        """Take `text` of the suggestion shown (one edit, as Tab or accept-word makes it)."""
+
+    async def ask(self) -> tuple[str, int]:
+        """The suggestion at the cursor, and the prompt tokens evaluated for it."""
+        ...
+
+
+async def replay(task: Task, typist: Typist, measure: Measure) -> None:
+    """Type the body into `typist`: at each pause ask, take what is right, and after an accept ask again at
+    the new cursor (as an editor does) until nothing is taken; then type on to the next pause."""
+    offset, points = 0, pauses(task.body)
+    while True:
+        stop = next((point for point in points if point > offset), len(task.body))
+        await typist.type(task.body[offset:stop])
+        offset = stop
+        while offset < len(task.body):
+            asked_at = time.perf_counter()
+            suggestion, evaluated = await typist.ask()
+            taken = measure.add((time.perf_counter() - asked_at) * 1000, evaluated, suggestion, task.body[offset:])
+            if not taken:
+                break
+            await typist.accept(taken)
+            offset += len(taken)
+        if offset >= len(task.body):
+            return
+
+
+@dataclass
+class TextTypist:
+    """A system that sees only the text at each request (the baselines): `answer(prefix, suffix)`."""
+
+    task: Task
+    answer: Callable[[str, str], tuple[str, int]]
+    typed: str = ""
+
+    async def type(self, text: str) -> None:
+        self.typed += text
+
+    async def accept(self, text: str) -> None:
+        self.typed += text
+
+    async def ask(self) -> tuple[str, int]:
+        return self.answer(self.task.before + self.typed, self.task.after)
+
+
+class AnswerCache:
+    """llama.vscode's cache of answers: where the user typed or accepted what an answer begins with (the
+    text after the cursor unchanged), the rest of it is shown without a request."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, str, str]] = []  # (prefix, suffix, answer), newest last
+
+    def lookup(self, prefix: str, suffix: str) -> str | None:
+        for before, after, answer in reversed(self.answers):
+            typed = prefix[len(before) :]
+            if after == suffix and prefix.startswith(before) and len(typed) < len(answer) and answer.startswith(typed):
+                return answer[len(typed) :]
+        return None
+
+    def put(self, prefix: str, suffix: str, answer: str) -> None:
+        self.answers = [*self.answers[-249:], (prefix, suffix, answer)]  # its LRU holds 250
 
 
 def run_naive(tasks_: list[Task], threads: int, verbose: bool = False) -> Measure:
@@ -208,7 +299,7 @@ def run_naive(tasks_: list[Task], threads: int, verbose: bool = False) -> Measur
         return shown(str(out["choices"][0]["text"]), near.indent), int(out["usage"]["prompt_tokens"])
 
     for task in tasks_:
-        replay(task, ask, measure)
+        asyncio.run(replay(task, TextTypist(task, ask), measure))
     return measure
 
 
@@ -231,8 +322,11 @@ def run_llama_server(tasks_: list[Task], binary: Path, threads: int, verbose: bo
                 time.sleep(0.2)
         measure = Measure(verbose)
         extra: list[dict[str, str]] = []
+        cache = AnswerCache()
 
         def ask(prefix: str, suffix: str) -> tuple[str, int]:
+            if (cached := cache.lookup(prefix, suffix)) is not None:
+                return cached, 0
             near = window(prefix, suffix)
             body = {  # what llama.vscode sends (src/llama-server.ts)
                 "id_slot": 0, "input_prefix": near.prefix, "input_suffix": near.suffix, "input_extra": extra,
@@ -244,11 +338,13 @@ def run_llama_server(tasks_: list[Task], binary: Path, threads: int, verbose: bo
             request.add_header("Content-Type", "application/json")
             with urllib.request.urlopen(request, timeout=300) as response:
                 answer = json.loads(response.read())
-            return shown(str(answer["content"]), near.indent), int(answer["timings"]["prompt_n"])
+            text = shown(str(answer["content"]), near.indent)
+            cache.put(prefix, suffix, text)
+            return text, int(answer["timings"]["prompt_n"])
 
         for number, task in enumerate(tasks_):
             extra[:] = ring_chunks(tasks_[:number])
-            replay(task, ask, measure)
+            asyncio.run(replay(task, TextTypist(task, ask), measure))
         return measure
     finally:
         server.terminate()
@@ -264,6 +360,68 @@ def run_tabwise(tasks_: list[Task], threads: int, verbose: bool = False, measure
             return asyncio.run(asyncio.wait_for(_run_tabwise(tasks_, threads, measure, folder), 3 * 3600))
         finally:
             stop_services(folder / "run")
+
+
+@dataclass
+class EditorTypist:
+    """A document in an editor: the cursor's position (LSP: 0-based line, UTF-16 column) and version, and
+    `changed(position, text)` called for each edit, after which the position and version move on."""
+
+    line: int
+    column: int = 0
+    version: int = 1
+
+    def moved(self, text: str) -> None:
+        from lsp_server.convert import after_insert
+
+        after = after_insert(self.position(), text)
+        self.line, self.column, self.version = after.line, after.character, self.version + 1
+
+    def position(self) -> Any:
+        from lsprotocol import types
+
+        return types.Position(self.line, self.column)
+
+
+class LspTypist(EditorTypist):
+    """The real language server: didChange per key (and one per accept), inlineCompletion to ask."""
+
+    def __init__(self, client: Any, uri: str, line: int) -> None:
+        super().__init__(line)
+        self.client, self.uri = client, uri
+
+    def _change(self, text: str) -> None:
+        from lsprotocol import types
+
+        position = self.position()
+        self.moved(text)
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version=self.version, uri=self.uri),
+                [types.TextDocumentContentChangePartial(range=types.Range(start=position, end=position), text=text)],
+            )
+        )
+
+    async def type(self, text: str) -> None:
+        for char in text:
+            self._change(char)
+            await asyncio.sleep(CHAR_S)
+
+    async def accept(self, text: str) -> None:
+        self._change(text)
+
+    async def ask(self) -> tuple[str, int]:
+        from lsprotocol import types
+
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=self.uri),
+            position=self.position(),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+        )
+        result = await asyncio.wait_for(self.client.text_document_inline_completion_async(params), REQUEST_S)
+        status = await asyncio.wait_for(self.client.protocol.send_request_async("tabwise/status", {}), REQUEST_S)
+        suggestion = result.items[0].insert_text if result and result.items else ""
+        return (suggestion if isinstance(suggestion, str) else suggestion.value), int(status.lastEvaluatedTokens)
 
 
 async def _run_tabwise(tasks_: list[Task], threads: int, measure: Measure, folder: Path) -> Measure:
@@ -292,94 +450,75 @@ async def _run_tabwise(tasks_: list[Task], threads: int, measure: Measure, folde
     for number, task in enumerate(tasks_):
         uri = f"file:///replay/task{number}.py"
         text = task.before + task.after
-        client.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
-            )
-        )
-        line, column, version = task.before.count("\n"), 0, 1
-        start = 0
-        for offset in [*pauses(task.body), len(task.body)]:
-            for char in task.body[start:offset]:  # type the word, a key at a time
-                version += 1
-                position = types.Position(line, column)
-                change = types.TextDocumentContentChangePartial(
-                    range=types.Range(start=position, end=position), text=char
-                )
-                client.text_document_did_change(
-                    types.DidChangeTextDocumentParams(
-                        types.VersionedTextDocumentIdentifier(version=version, uri=uri), [change]
-                    )
-                )
-                line, column = (line + 1, 0) if char == "\n" else (line, column + len(char.encode("utf-16-le")) // 2)
-                await asyncio.sleep(CHAR_S)
-            start = offset
-            if offset == len(task.body):
-                break
-            typed_at = time.perf_counter()
-            params = types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=types.Position(line, column),
-                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-            )
-            result = await asyncio.wait_for(client.text_document_inline_completion_async(params), REQUEST_S)
-            latency_ms = (time.perf_counter() - typed_at) * 1000
-            status = await asyncio.wait_for(client.protocol.send_request_async("tabwise/status", {}), REQUEST_S)
-            suggestion = result.items[0].insert_text if result and result.items else ""
-            text = suggestion if isinstance(suggestion, str) else suggestion.value
-            measure.add(latency_ms, int(status.lastEvaluatedTokens), text, task.body[offset:])
+        item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
+        await replay(task, LspTypist(client, uri, task.before.count("\n")), measure)
     await asyncio.wait_for(client.shutdown_async(None), 30)
     client.exit(None)
     await asyncio.wait_for(client.stop(), 30)
     return measure
 
 
-def run_in_process(tasks_: list[Task], threads: int, verbose: bool = False, measure: Measure | None = None) -> Measure:
-    """The same keystrokes and requests straight to an Engine in this process, as the language server
-    sends them to the service: document_opened, then per keystroke document_edited with the request at
-    the cursor after it (what the warm-up evaluates), and at each pause complete with the server's
-    limits on the request (its settings' defaults)."""
-    from lsprotocol import types
-    from pygls.workspace import TextDocument
+class EngineTypist(EditorTypist):
+    """An Engine in this process, sent what the language server sends the service: per edit
+    document_edited with the request at the cursor after it (what the warm-up evaluates), and to ask,
+    complete with the server's limits on the request (its settings' defaults)."""
 
+    def __init__(self, engine: Any, uri: str, path: str, task: Task) -> None:
+        from pygls.workspace import TextDocument
+
+        super().__init__(task.before.count("\n"))
+        self.engine, self.uri, self.path = engine, uri, path
+        self.document = TextDocument(uri, task.before + task.after, version=1, language_id="python")
+        engine.document_opened(uri, path, self.document.source, "python", True, "")
+
+    def _at(self) -> FimRequest:
+        from lsp_server.convert import text_request
+
+        request = text_request(self.document, self.position(), None)  # no workspace folder, as in the LSP run
+        config = self.engine.config
+        return dataclasses.replace(request, max_tokens=config.max_tokens, time_budget_ms=config.time_budget_ms)
+
+    def _change(self, text: str) -> None:
+        from lsprotocol import types
+
+        position, line = self.position(), self.line
+        self.document.apply_change(
+            types.TextDocumentContentChangePartial(range=types.Range(start=position, end=position), text=text)
+        )
+        self.moved(text)
+        self.engine.document_edited(self.uri, self.path, self.document.source, line, self._at(), "")
+
+    async def type(self, text: str) -> None:
+        for char in text:
+            self._change(char)
+            await asyncio.sleep(CHAR_S)
+
+    async def accept(self, text: str) -> None:
+        self._change(text)
+
+    async def ask(self) -> tuple[str, int]:
+        suggestion = self.engine.complete(self._at(), REQUEST_S)
+        return suggestion.text, self.engine.status().last_evaluated_tokens
+
+
+def run_in_process(
+    tasks_: list[Task], threads: int, verbose: bool = False, measure: Measure | None = None, config: Any = None
+) -> Measure:
+    """The same user with an Engine in this process (EngineTypist), as the language server ran it before
+    the service. `config` (an EngineConfig) replaces the server's settings, e.g. for a remote backend
+    (bench/team.py)."""
     from completion.config import EngineConfig
     from completion.engine import Engine
-    from lsp_server.convert import after_insert, text_request
 
-    config = EngineConfig(n_threads=threads, preload=True)  # what the server's configure gives the service
+    config = config or EngineConfig(n_threads=threads, preload=True)  # what the server's configure gives the service
     engine = Engine(config)
     try:
         engine.load(REQUEST_S)
-
-        def at(document: TextDocument, position: types.Position) -> FimRequest:
-            request = text_request(document, position, None)  # no workspace folder, as in the LSP run
-            return dataclasses.replace(request, max_tokens=config.max_tokens, time_budget_ms=config.time_budget_ms)
-
         measure = Measure(verbose) if measure is None else measure
         for number, task in enumerate(tasks_):
-            uri = f"file:///replay/task{number}.py"
-            document = TextDocument(uri, task.before + task.after, version=1, language_id="python")
-            engine.document_opened(uri, f"task{number}.py", document.source, "python", True, "")
-            line, column, start = task.before.count("\n"), 0, 0
-            for offset in [*pauses(task.body), len(task.body)]:
-                for char in task.body[start:offset]:
-                    position = types.Position(line, column)
-                    change = types.TextDocumentContentChangePartial(
-                        range=types.Range(start=position, end=position), text=char
-                    )
-                    document.apply_change(change)
-                    after = after_insert(position, char)
-                    engine.document_edited(uri, f"task{number}.py", document.source, line, at(document, after), "")
-                    line, column = after.line, after.character
-                    time.sleep(CHAR_S)
-                start = offset
-                if offset == len(task.body):
-                    break
-                typed_at = time.perf_counter()
-                suggestion = engine.complete(at(document, types.Position(line, column)), REQUEST_S)
-                latency_ms = (time.perf_counter() - typed_at) * 1000
-                evaluated = engine.status().last_evaluated_tokens
-                measure.add(latency_ms, evaluated, suggestion.text, task.body[offset:])
+            typist = EngineTypist(engine, f"file:///replay/task{number}.py", f"task{number}.py", task)
+            asyncio.run(replay(task, typist, measure))
         return measure
     finally:
         engine.close()
@@ -389,25 +528,40 @@ def run_in_process(tasks_: list[Task], threads: int, verbose: bool = False, meas
 
 
 def summary(measure: Measure, typing_minutes: float) -> dict[str, float]:
+    """One system's figures; `typing_minutes` is the time the bodies take to type whole (CHAR_S a key)."""
     latencies = sorted(measure.latencies_ms)
+    taken = [count for count in measure.accepted if count]
     return {
         "requests": len(latencies),
         "median_ms": statistics.median(latencies),
         "p95_ms": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-        "saved_per_min": sum(measure.saved) / typing_minutes,
+        "chars_saved": sum(taken),
+        "chars_typed_without": round(typing_minutes * 60 / CHAR_S),  # the bodies' characters
+        "saved_per_min": sum(taken) / typing_minutes,
+        "accepts": len(taken),
+        "accepted_mean_chars": statistics.mean(taken) if taken else 0.0,
+        "suggested_mean_chars": statistics.mean(measure.lengths),
+        "right_per_request": statistics.mean(measure.right),
         "evaluated_per_request": statistics.mean(measure.evaluated),
     }
 
 
 def paired(served: Measure, baseline: Measure) -> dict[str, Any]:
-    """The two tabwise systems request by request (the same request points, in the same order): the
-    median ratio of latencies where both evaluated the same number of prompt tokens (the same work, so
-    what differs is the service's cost and the machine's noise), and the latency of the requests both
-    answered from the cache (no model: the whole path through the language server and the service)."""
-    pairs = list(zip(served.latencies_ms, baseline.latencies_ms, served.evaluated, baseline.evaluated, strict=True))
+    """The two tabwise systems request by request, as long as their users did the same (took the same of
+    each suggestion, so the requests were at the same places): the median ratio of latencies where both
+    evaluated the same number of prompt tokens (the same work, so what differs is the service's cost and
+    the machine's noise), and the latency of the requests both answered from the cache (no model: the whole
+    path through the language server and the service)."""
+    same_path = next(
+        (i + 1 for i, (a, b) in enumerate(zip(served.accepted, baseline.accepted, strict=False)) if a != b),
+        min(len(served.accepted), len(baseline.accepted)),
+    )
+    pairs = list(zip(served.latencies_ms, baseline.latencies_ms, served.evaluated, baseline.evaluated, strict=False))
+    pairs = pairs[:same_path]
     same = [a / max(b, 1e-3) for a, b, x, y in pairs if x == y and x > 0]
     cached = [(a, b) for a, b, x, y in pairs if x == y == 0 and max(a, b) < 100]
     return {
+        "same_path": same_path,
         "same_work": len(same),
         "median_ratio": statistics.median(same) if same else float("nan"),
         "cached": len(cached),
@@ -453,22 +607,26 @@ def main() -> None:
             run_llama_server(chosen, args.server, args.threads, args.verbose), typing_minutes
         )
     print(f"{len(chosen)} functions ({', '.join(task.name for task in chosen)}), {typing_minutes:.1f} min of typing")
-    print("| system | requests | median ms | p95 ms | chars saved/min | tokens evaluated/request |")
-    print("|---|---|---|---|---|---|")
+    print("| system | requests | median ms | p95 ms | chars saved | accepts (mean chars) | suggested chars/request "
+          "| right chars/request | tokens evaluated/request |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, row in results.items():
         print(f"| {name} | {row['requests']} | {row['median_ms']:.0f} | {row['p95_ms']:.0f} | "
-              f"{row['saved_per_min']:.1f} | {row['evaluated_per_request']:.0f} |")  # fmt: skip
+              f"{row['chars_saved']} of {row['chars_typed_without']} | {row['accepts']} "
+              f"({row['accepted_mean_chars']:.1f}) | {row['suggested_mean_chars']:.1f} | "
+              f"{row['right_per_request']:.1f} | {row['evaluated_per_request']:.0f} |")  # fmt: skip
     ours = results["tabwise"]
     for name, row in results.items():
         if name != "tabwise":
             print(f"tabwise / {name}: median latency x{ours['median_ms'] / row['median_ms']:.2f}, "
                   f"p95 x{ours['p95_ms'] / row['p95_ms']:.2f}, chars saved x"
-                  f"{ours['saved_per_min'] / max(row['saved_per_min'], 1e-9):.2f}")  # fmt: skip
+                  f"{ours['chars_saved'] / max(row['chars_saved'], 1e-9):.2f}")  # fmt: skip
     if "in-process" in results:
         cost = ours["median_ms"] / results["in-process"]["median_ms"] - 1
         print(f"the service's cost at the median: {cost:+.1%} (target: at most +5%)")
         print(
-            f"request by request, where both evaluated the same tokens ({paired_['same_work']} requests): "
+            f"request by request while both users did the same ({paired_['same_path']} requests), where both "
+            f"evaluated the same tokens ({paired_['same_work']} requests): "
             f"median ratio x{paired_['median_ratio']:.2f}; answered without the model (cache, "
             f"{paired_['cached']} requests): median {paired_['cached_ms'][0]:.1f} ms through the service, "
             f"{paired_['cached_ms'][1]:.1f} ms in process"

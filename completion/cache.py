@@ -26,6 +26,7 @@ class Remembered:
     prefix: str
     suffix: str
     text: str
+    notes: str = ""  # what the prompt was told beside the code (a kernel's variables): other notes, other answer
 
 
 class SuggestionCache:
@@ -40,13 +41,12 @@ class SuggestionCache:
         return request.document or request.path
 
     def put(self, request: FimRequest, text: str) -> None:
-        """Remember `text` as the suggestion for `request` (empty suggestions are not worth keeping)."""
-        if not text:
-            return
+        """Remember `text` as the suggestion for `request`; an empty one too, for that very place (the
+        model, asked with the code below in view, had nothing to add there: asking again would not help)."""
         key = self._key(request)
         with self._lock:
             ring = self._documents.pop(key, [])
-            ring = [Remembered(request.prefix, request.suffix, text)] + [
+            ring = [Remembered(request.prefix, request.suffix, text, request.notes)] + [
                 old for old in ring if (old.prefix, old.suffix) != (request.prefix, request.suffix)
             ]
             self._documents[key] = ring[:PER_DOCUMENT]
@@ -76,9 +76,11 @@ class SuggestionCache:
 
 def _rest(old: Remembered, request: FimRequest) -> str | None:
     """What of `old` is still ahead at `request`: the user typed a proper prefix of it, or nothing."""
-    if old.suffix != request.suffix or not request.prefix.startswith(old.prefix):
+    if old.suffix != request.suffix or old.notes != request.notes or not request.prefix.startswith(old.prefix):
         return None
     typed = request.prefix[len(old.prefix) :]
+    if not old.text:
+        return "" if not typed else None
     return old.text[len(typed) :] if len(typed) < len(old.text) and old.text.startswith(typed) else None
 
 
@@ -88,6 +90,7 @@ def _leads_on(old: Remembered, request: FimRequest, text: str) -> bool:
     return (
         len(old.prefix) == len(request.prefix) + len(text)
         and old.suffix == request.suffix
+        and old.notes == request.notes
         and old.prefix.endswith(text)
         and old.prefix.startswith(request.prefix)
     )

@@ -30,6 +30,8 @@ from completion.types import ChunkKind, FimRequest, Timings
 from completion.workspace import Workspace, find_root
 
 COMMAND_LINE_LIMIT_MS = 120_000  # `tabwise complete` waits for whole lines; this only bounds a runaway model
+DOCTOR_PINGS = 5  # round trips to a server whose median doctor reports
+BACKEND_FLAGS = ("backend", "backend_url", "backend_model", "api_key_file", "fim_format")
 
 
 def read_source(path: Path) -> str:
@@ -130,6 +132,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     config = engine_config(args)
+    if config.backend != "local":
+        return doctor_remote(config)
     path = resolve_model_path(config.model_path)
     print(f"model file      {path}")
     header = read_header(path)
@@ -140,7 +144,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"sha256          {digest}{known}")
     with Engine(config) as engine:
         info = engine.load()
-        traits = engine.traits()
         device = f"GPU ({'all' if info.gpu_layers < 0 else info.gpu_layers} layers)" if info.gpu_layers else "CPU"
         print(f"device          {device}; GPU offload {'built in' if info.gpu_offload_supported else 'not built'}")
         print(f"threads         {info.threads} (batch {info.threads_batch}); context {info.n_ctx} tokens")
@@ -148,13 +151,35 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"weights         {buffers}")
         print(f"                ({info.weight_buffers_reason})")
         print(f"load time       {info.load_ms / 1000:.2f} s")
-        print(f"completion      {('fill-in-the-middle, ' + traits.fim.name) if traits.fim else 'none (chat only)'}")
-        print(f"reasoning       {'yes: <think> kept apart from answers' if traits.reasoning else 'no'}")
-        if traits.fim is not None:
-            prompt_tps, gen_tps = measure_speed(engine)
-            print(f"prompt eval     {prompt_tps:.1f} tokens/s")
-            print(f"generation      {gen_tps:.1f} tokens/s")
+        print_abilities(engine)
     return 0
+
+
+def doctor_remote(config: EngineConfig) -> int:
+    """The server the backend setting names: its model, the round trip to it, and its speed for tabwise."""
+    from completion.runtime.remote_backends import connect
+
+    print(f"backend         {config.backend} at {config.backend_url}")
+    server = connect(config)
+    trips = sorted(server.ping() for _ in range(DOCTOR_PINGS))
+    info = server.info
+    print(f"model           {info.name}; context {info.n_ctx} tokens per slot, {info.slots} slot(s)")
+    print(f"latency         {trips[len(trips) // 2]:.1f} ms a round trip (median of {DOCTOR_PINGS})")
+    with Engine(config) as engine:
+        engine.load()
+        print_abilities(engine)
+    return 0
+
+
+def print_abilities(engine: Engine) -> None:
+    """What the model can do for tabwise, and (where it completes) its speed measured through the engine."""
+    traits = engine.traits()
+    print(f"completion      {('fill-in-the-middle, ' + traits.fim.name) if traits.fim else 'none (chat only)'}")
+    print(f"reasoning       {'yes: <think> kept apart from answers' if traits.reasoning else 'no'}")
+    if traits.fim is not None:
+        prompt_tps, gen_tps = measure_speed(engine)
+        print(f"prompt eval     {f'{prompt_tps:.1f} tokens/s' if prompt_tps else 'not reported by the server'}")
+        print(f"generation      {gen_tps:.1f} tokens/s")
 
 
 def measure_speed(engine: Engine) -> tuple[float, float]:
@@ -207,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tabwise", description="Offline code completion and explanation.")
     common = argparse.ArgumentParser(add_help=False)
     add_flags(common, "model_path", "threads", "gpu_layers")  # --model, --threads, --gpu-layers
+    add_flags(common, *BACKEND_FLAGS)  # --backend llama-server --backend-url http://gpu-box:8080 ...
     commands = parser.add_subparsers(dest="command", required=True)
 
     complete = commands.add_parser("complete", parents=[common], help="print the completion at a cursor")

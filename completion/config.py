@@ -49,8 +49,8 @@ class EngineConfig:
     # 80, 82.5%); 64 costs ~0.6 s once per new line.
     line_start_suffix_tokens: int = 64
     # Fill-in-the-middle: longest suggestion in tokens, and the time budget in milliseconds from taking the
-    # request (prompt evaluation included) after which generation stops at the next line end: on 2 cores
-    # (~25 tokens/s) that is a line or two; the line after is prepared by speculation while the user reads.
+    # request (prompt evaluation included) after which the part written that stands is shown: on 2 cores
+    # (~25 tokens/s) a line or two; the model writes on to the plan's end, and Tab gets the rest from there.
     max_tokens: int = 64
     time_budget_ms: int = 1000
     # Chat (ask/explain): longest answer in tokens, and sampling.
@@ -64,6 +64,20 @@ class EngineConfig:
     max_document_chars: int = 2_000_000
     # Seed for chat sampling, so the same question gets the same answer.
     seed: int = 0
+    # Where the model runs: "local" (llama.cpp in this process), "llama-server" (a shared llama.cpp server's
+    # native routes) or "openai" (any OpenAI-compatible server: vLLM, SGLang, LM Studio, ...). A team puts one
+    # GPU box behind everyone's editors; context, prompts, plan, stop rules, caches and budgets stay here.
+    backend: str = "local"
+    # The server's base URL (for "openai" ending in /v1, as OpenAI clients take it); nothing else is contacted.
+    backend_url: str | None = None
+    # The model to ask an OpenAI-compatible server for; None: the first it lists (llama-server has one).
+    backend_model: str | None = None
+    # A file holding the server's API key, sent as a bearer token; None: $TABWISE_API_KEY, else no key.
+    api_key_file: Path | None = None
+    # While the server cannot be reached, answer with the local model instead of nothing (it loads on need).
+    backend_fallback: bool = False
+    # The FIM format by name (prompts/fim), for a server whose vocabulary cannot be read; None: detected.
+    fim_format: str | None = None
     # Extra keyword arguments passed to the runtime as they are (advanced; e.g. {"flash_attn": True}).
     runtime_options: dict[str, Any] = field(default_factory=dict)
 

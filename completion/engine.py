@@ -27,15 +27,16 @@ from typing import Any
 from completion.cache import SuggestionCache
 from completion.config import EngineConfig
 from completion.context import ContextGatherer
-from completion.errors import ModelFileError, ModelLoadError, RequestError
+from completion.continuation import Continuation, Follower
+from completion.errors import BackendUnavailable, ModelFileError, ModelLoadError, RequestError
 from completion.languages import language_of
 from completion.models import resolve_model_path
-from completion.plan import Mode, Plan, plan_completion
+from completion.plan import Mode, Plan, brackets_to_close, plan_completion
 from completion.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.rhythm import TypingRhythm
-from completion.rules import rules_for
+from completion.rules import LanguageRules, rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
-from completion.shape import clean_suggestion, stop_index
+from completion.shape import clean_suggestion, standing_end, stop_index
 from completion.stream import ChatStream
 from completion.syntax import SyntaxCache
 from completion.think import ThinkSplitter, open_thinking
@@ -63,6 +64,7 @@ TOKEN_COUNT_CACHE = 16_384  # texts (lines, snippets) whose token counts are rem
 LAYOUTS_KEPT = 64  # documents whose last prompt layout is kept for their next prompt
 CHAT_SEQUENCE = "chat"  # answers keep a KV slot of their own, so a suggestion between two tokens costs them nothing
 ROOTS_KEPT = 16  # workspace roots (editors' folders) whose context is kept without an open document
+LINE_WAIT_S = 0.5  # past its budget, a suggestion waits at least this long (from its first token) for a line end
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ class EngineStatus:
         return {
             "state": self.state,
             "model": self.model.name if self.model else None,
-            "device": ("GPU" if self.model.gpu_layers else "CPU") if self.model else None,
+            "device": _device(self.model) if self.model else None,
+            "server": self.model.path if self.model and self.model.backend != "local" else None,  # its URL
             "error": self.error,
             "queued": self.queued,
             "busy": self.busy,
@@ -97,10 +100,34 @@ class EngineStatus:
         }
 
 
-def _default_factory(config: EngineConfig, path: Path) -> Backend:
-    from completion.runtime.llama_backend import LlamaBackend  # llama_cpp is imported here only
+def _device(model: ModelInfo) -> str:
+    """Where the model runs, for status bars: GPU or CPU in process, else the kind of server."""
+    if model.backend != "local":
+        return model.backend
+    return "GPU" if model.gpu_layers else "CPU"
 
-    return LlamaBackend.load(config, path)
+
+def _default_factory(config: EngineConfig, path: Path) -> Backend:
+    """The model in process (`path`), or the server the `backend` setting names (and, with
+    `backend_fallback`, the local model for while it is away)."""
+
+    def local() -> Backend:
+        from completion.runtime.llama_backend import LlamaBackend  # llama_cpp is imported here only
+
+        return LlamaBackend.load(config, path)
+
+    if config.backend == "local":
+        return local()
+    from completion.runtime.remote_backends import Fallback, connect
+
+    try:
+        remote = connect(config)
+    except BackendUnavailable:
+        if not config.backend_fallback:
+            raise
+        log.warning("the inference server is unavailable: the local model answers until the settings change")
+        return local()
+    return Fallback(remote, local) if config.backend_fallback else remote
 
 
 class Engine:
@@ -123,6 +150,9 @@ class Engine:
         )
         self._cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
+        # The completion generation running now (a shown suggestion writing on, or a speculation), which
+        # requests on its path follow instead of queueing (completion/continuation.py).
+        self._continuation: Continuation | None = None
         self._warming: Job[int] | None = None  # the newest warm-up
         self._rhythm = TypingRhythm()  # document edits are keystrokes; status() turns them into a debounce hint
         self._warmup = WarmupPolicy(self.warm)  # when to warm: on open, at a new place, after a pause
@@ -158,9 +188,13 @@ class Engine:
                 backend,
                 reasoning_temperature=self._config.reasoning_temperature,
                 reasoning_top_p=self._config.reasoning_top_p,
+                fim_name=self._config.fim_format,
             )
         except (ModelFileError, ModelLoadError) as exc:
             self._failed = (identity, exc)
+            self._set_state("error", str(exc))
+            raise
+        except BackendUnavailable as exc:  # the server's backoff decides when the next attempt connects
             self._set_state("error", str(exc))
             raise
         self._backend, self._traits, self._failed = backend, traits, None
@@ -197,6 +231,12 @@ class Engine:
                 "n_batch",
                 "extra_buffers",
                 "kv_slots",
+                "backend",
+                "backend_url",
+                "backend_model",
+                "api_key_file",
+                "backend_fallback",
+                "fim_format",
             )
             if any(getattr(config, f) != getattr(self._config, f) for f in reload_fields):
                 self._backend, self._traits, self._failed = None, None, None
@@ -210,6 +250,10 @@ class Engine:
         with self._lock:
             state, error = self._state, self._error
         backend = self._backend
+        if backend is not None and backend.info.backend != "local":
+            from completion.runtime.remote_backends import problem
+
+            error = error or problem(backend)  # the server went away after connecting: why nothing comes
         return EngineStatus(
             state,
             backend.info if backend else None,
@@ -268,12 +312,21 @@ class Engine:
             workspace.open(path, text)
         else:
             workspace.note_edit(path, text, line)
+        continuation = self._continuation
+        if (
+            continuation is not None
+            and continuation.in_background
+            and (at is None or continuation.typed_along(at) is None)
+        ):
+            self._end_continuation(continuation)  # an edit off its path: what it writes will not be wanted
         self._warmup.edited(document, line, at)
 
     def document_closed(self, document: str, path: str, root: str = "") -> None:
         """The editor closed `document`: the file on disk is context again, and what was kept for the
         document (pending warm-ups, suggestions, parse trees) is dropped."""
         self._warmup.closed(document)
+        if (continuation := self._continuation) is not None and continuation.request.document == document:
+            self._end_continuation(continuation)
         self._context_for(root).workspace.close(path)
         self._syntax.forget(document)
         self._cache.forget(document)
@@ -312,12 +365,39 @@ class Engine:
         if plan.mode is Mode.NONE:
             job.finish_now(Suggestion("", StopReason.STOP))
             return job
+        if self._follows(request, job):
+            self._last_evaluated_tokens = 0  # answered from a generation already running, not one of its own
+            return job
         if (cached := self._cache.lookup(request)) is not None:
             self._worker.supersede(request.document)
             self._last_latency_ms, self._last_evaluated_tokens = 0.0, 0  # answered without the model
             job.finish_now(Suggestion(cached, StopReason.CACHED))
             return job
         return self._worker.submit(job)
+
+    def _follows(self, request: FimRequest, job: Job[Suggestion]) -> bool:
+        """True if `job` is answered from the generation running now (`request` is on its path); a request
+        anywhere else ends that generation, as it would end any background work."""
+        continuation = self._continuation
+        if continuation is None:
+            return False
+        if continuation.follow(request, job, self._patience_s(request)):
+            return True
+        if continuation.in_background:
+            self._end_continuation(continuation)
+        return False
+
+    def _patience_s(self, request: FimRequest) -> float:
+        """How long past its first token a suggestion waits for a line that stands before it shows whole
+        lines that do not (a long literal, a line that never ends)."""
+        return max(2 * (request.time_budget_ms or self._config.time_budget_ms) / 1000, LINE_WAIT_S)
+
+    def _end_continuation(self, continuation: Continuation) -> None:
+        """Stop a generation nobody is on the path of any more (its job, and the requests following it)."""
+        with self._lock:
+            if self._continuation is continuation:
+                self._continuation = None
+        continuation.cancel("superseded by a request elsewhere")
 
     def complete(self, request: FimRequest, timeout: float | None = None) -> Suggestion:
         """The suggestion for `request` (waits)."""
@@ -357,14 +437,18 @@ class Engine:
             older.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
         return self._worker.submit(job)
 
-    def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat, plan: Plan) -> FimPrompt:
+    def _fim_prompt(
+        self, request: FimRequest, language: str, fim: FimFormat, plan: Plan, background: bool = False
+    ) -> FimPrompt:
         """The prompt for `request`: its context within the token budget, in the model's FIM format; at a
         line's start (a block is asked for) with the longer suffix, on top of the budget, so that the rest
-        of the prompt stays as it was."""
+        of the prompt stays as it was. So too in the `background` (a speculation, which no keystroke
+        re-evaluates): the code below is what tells the model where a suggestion ends."""
         context = self._context_for(request.root).gather(request, language)
         config, key = self._config, request.document or request.path
         line_start = plan.mode is Mode.BLOCK  # a block is asked for only at a line's start
-        extra = max(config.line_start_suffix_tokens - config.suffix_tokens, 0) if line_start else 0
+        roomy = line_start or background
+        extra = max(config.line_start_suffix_tokens - config.suffix_tokens, 0) if roomy else 0
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
         prompt = build_fim_prompt(
             request, fim, self._count, config.context_tokens, config.suffix_tokens, context, previous, extra
@@ -374,20 +458,33 @@ class Engine:
             del self._layouts[next(iter(self._layouts))]
         return prompt
 
-    def _run_complete(self, request: FimRequest, language: str, plan: Plan, job: Job[Suggestion]) -> Suggestion:
+    def _run_complete(
+        self,
+        request: FimRequest,
+        language: str,
+        plan: Plan,
+        job: Job[Suggestion],
+        continuation: Continuation | None = None,
+    ) -> Suggestion:
         backend, traits = self._ensure_backend()
         began = time.perf_counter()  # costs are counted from here: a first request's model load is not
         if traits.fim is None:
             raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
         job.raise_if_cancelled()
+        live = job.priority == PRIORITY_INLINE  # a user waits for it (else: a speculation, for the cache)
+        if live and (cached := self._cache.lookup(request)) is not None:  # written while this one waited
+            return Suggestion(cached, StopReason.CACHED)
         config, rules = self._config, rules_for(language)
-        prompt = self._fim_prompt(request, language, traits.fim, plan)
+        prompt = self._fim_prompt(request, language, traits.fim, plan, background=not live)
         max_tokens = request.max_tokens or config.max_tokens  # a request's own limit wins over the setting
         max_tokens = min(max_tokens, plan.max_tokens or max_tokens)  # where only a short completion fits
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
         line_before = request.prefix.rsplit("\n", 1)[-1]
         text, reason, first_at = "", StopReason.END, 0.0
+        continuation = continuation or self._continuation_of(request, job, language, plan)
+        with self._lock:
+            self._continuation = continuation  # typing what it writes follows it, from its first token on
         generation = backend.generate(prompt.text, params, request.document or request.path)
         try:
             for piece in generation:
@@ -395,31 +492,62 @@ class Engine:
                 now = time.perf_counter()
                 first_at = first_at or now
                 text += piece
+                continuation.text = text
                 if "\n" in piece and (cut := stop_index(text, plan, line_before, request.suffix, rules)) is not None:
                     text, reason = text[:cut], StopReason.STOP
                     break
-                cut = text.find("\n", len(text) - len(piece))
-                if now - began > budget_s and cut >= 0 and text[:cut].strip():  # never an empty suggestion
-                    text, reason = text[:cut], StopReason.TIME
-                    break
-                if now - first_at > 2 * budget_s:  # a line that never ends: cut it rather than wait
-                    reason = StopReason.TIME
-                    break
+                if live and not job.answered:
+                    # The budget limits what is shown, not what is computed: show what stands, write on.
+                    stands = standing_end(text, line_before, rules, plan.closes) if "\n" in piece else None
+                    if now - began > budget_s and stands is not None:
+                        self._show(job, request, text[:stands], plan, _timings(job, began, generation, first_at))
+                    elif now - first_at > self._patience_s(request):  # a line that never ends: show it
+                        self._show(job, request, text, plan, _timings(job, began, generation, first_at))
+                if "\n" in piece:
+                    continuation.serve()
             else:
                 reason = generation.stop_reason
+        except Exception as exc:
+            continuation.cancel(str(exc) or "the generation failed")
+            raise
         finally:
             generation.close()
+            with self._lock:
+                if self._continuation is continuation:
+                    self._continuation = None
         if (cut := stop_index(text + "\n", plan, line_before, request.suffix, rules)) is not None and cut < len(text):
             text, reason = text[:cut], StopReason.STOP
-        text = clean_suggestion(text, request.prefix, request.suffix, plan.max_indent)
+        written, text = text, clean_suggestion(text, request.prefix, request.suffix, plan.max_indent)
         suggestion = Suggestion(text, reason, _timings(job, began, generation, first_at))
         self._cache.put(request, suggestion.text)
-        if job.priority == PRIORITY_INLINE:  # a live request, not a speculation
-            self._last_latency_ms = suggestion.timings.total_ms
-            self._last_evaluated_tokens = suggestion.timings.evaluated_tokens
-            if config.speculate and suggestion.text:
-                self._speculate(replace(request, prefix=request.prefix + suggestion.text), language)
+        continuation.end(self._answer_from_cache, self._resubmit)
+        if live:
+            if not job.answered:
+                self._last_latency_ms = suggestion.timings.total_ms
+                self._last_evaluated_tokens = suggestion.timings.evaluated_tokens
+            accepted = replace(request, prefix=request.prefix + suggestion.text)
+            if reason is StopReason.END and len(suggestion.text.rstrip()) == len(written.rstrip()):
+                self._cache.put(accepted, "")  # the model ended the middle itself: it joins the code below
+            elif config.speculate and suggestion.text:
+                self._speculate(accepted, language)
         return suggestion
+
+    def _show(self, job: Job[Suggestion], request: FimRequest, text: str, plan: Plan, timings: Timings) -> None:
+        """Answer a live request with the start of its suggestion while the generation goes on."""
+        shown = clean_suggestion(text, request.prefix, request.suffix, plan.max_indent)
+        if shown.strip():  # never an empty suggestion while the model is still writing
+            self._cache.put(request, shown)  # valid on its own if the rest never comes
+            self._last_latency_ms, self._last_evaluated_tokens = timings.total_ms, timings.evaluated_tokens
+            job.answer(Suggestion(shown, StopReason.TIME, timings))
+
+    def _resubmit(self, job: Job[Suggestion]) -> None:
+        """Queue a follower the generation it followed could not answer: it needs one of its own."""
+        self._worker.submit(job)
+
+    def _answer_from_cache(self, follower: Follower) -> Suggestion | None:
+        """A follower's answer once the generation it followed is over: the rest of it, from the cache."""
+        text = self._cache.lookup(follower.request)
+        return Suggestion(text, StopReason.CACHED) if text is not None else None
 
     def _speculate(self, accepted: FimRequest, language: str) -> None:
         """Prepare the suggestion that follows this one being accepted, while the engine is idle: it goes
@@ -429,8 +557,19 @@ class Engine:
             return
         if self._speculation is not None:
             self._speculation.cancel("a newer suggestion replaced it")  # only the newest is worth preparing
-        job: Job[Suggestion] = Job(lambda job: self._run_complete(accepted, language, plan, job), PRIORITY_BACKGROUND)
+        job: Job[Suggestion] = Job(
+            lambda job: self._run_complete(accepted, language, plan, job, continuation), PRIORITY_BACKGROUND
+        )
+        continuation = self._continuation_of(accepted, job, language, plan)
+        with self._lock:
+            self._continuation = continuation  # Tab, before it even starts, is answered from it
         self._speculation = self._worker.submit(job)
+
+    @staticmethod
+    def _continuation_of(request: FimRequest, job: Job[Suggestion], language: str, plan: Plan) -> Continuation:
+        """The generation `job` runs for `request`, as requests on its path see it."""
+        rules = rules_for(language)
+        return Continuation(request, job, lambda at, rest, overdue: _standing_part(at, rest, rules, plan, overdue))
 
     # -- chat: ask and explain ----------------------------------------------------------------------
 
@@ -525,6 +664,17 @@ class Engine:
             generation.stop_reason,
             _timings(job, began, generation, first_at),
         )
+
+
+def _standing_part(request: FimRequest, rest: str, rules: LanguageRules, plan: Plan, overdue: bool) -> str:
+    """What of `rest` (written past `request`'s cursor) can be shown there now, cleaned ("": nothing yet):
+    the lines that stand alone there, or once `overdue`, whole lines however they end."""
+    if overdue:
+        cut: int | None = rest.rfind("\n") if rest[: max(rest.rfind("\n"), 0)].strip() else None
+    else:
+        closes = brackets_to_close(request.prefix, request.suffix, rules)  # what is open at this cursor
+        cut = standing_end(rest, request.prefix.rsplit("\n", 1)[-1], rules, closes)
+    return clean_suggestion(rest[:cut], request.prefix, request.suffix, plan.max_indent) if cut is not None else ""
 
 
 def _first(*values: float | None) -> float:

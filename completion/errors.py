@@ -23,3 +23,8 @@ class Cancelled(TabwiseError):
 
 class ProvisionError(TabwiseError):
     """Fetching or assembling the default model failed; nothing was installed."""
+
+
+class BackendUnavailable(TabwiseError):
+    """The inference server the user configured cannot be reached or fails; the message names its URL and
+    the cause (never the API key)."""

@@ -5,6 +5,7 @@ Decided before any model work, so a cursor where no completion fits costs nothin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -14,7 +15,10 @@ from completion.rules import LanguageRules
 from completion.syntax import SyntaxCache, ancestors, node_text
 from completion.types import FimRequest
 
-CLOSERS = set(")]}>'\"`;,:") | {" ", "\t"}  # text after the cursor that still allows a completion
+AFTER_CURSOR = set(")]}>'\"`;,:") | {" ", "\t"}  # text after the cursor that still allows a completion
+OPENERS, CLOSERS = "([{", ")]}"
+STRINGS = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`")  # one-line string literals
+BRACKETS_LOOKBACK_LINES = 80  # lines above the cursor searched for brackets still open at it
 MID_LINE_MAX_TOKENS = 24  # before closing brackets, only a short completion fits
 
 
@@ -40,6 +44,45 @@ class Plan:
     # line above does not open a block), or None where any indentation may be right.
     max_indent: int | None = None
     reason: str = ""  # why nothing is asked for
+    # Brackets open at the cursor that the code below does not close: the suggestion stands (may be shown
+    # alone) only once it has closed them (brackets_to_close).
+    closes: int = 0
+
+
+def bracket_depth(code: str) -> int:
+    """Open minus closed brackets, outside string literals."""
+    code = STRINGS.sub("", code)
+    return sum(code.count(c) for c in OPENERS) - sum(code.count(c) for c in CLOSERS)
+
+
+def _code_of(line: str, rules: LanguageRules) -> str:
+    """A line without its string literals and its line comment."""
+    code = STRINGS.sub("", line)
+    return code.split(rules.comment, 1)[0] if rules.comment else code
+
+
+def brackets_to_close(prefix: str, suffix: str, rules: LanguageRules) -> int:
+    """Brackets open at the cursor that the code after it does not close (the rest of its line, then the
+    lines below that start with a closing bracket): a suggestion there is whole only once it closes them,
+    as a dict's last entries come with its closing brace."""
+    open_, pending = 0, 0  # scanning backwards: closers not yet matched by an opener
+    for line in reversed(prefix.rsplit("\n", BRACKETS_LOOKBACK_LINES)):
+        for char in reversed(_code_of(line, rules)):
+            if char in CLOSERS:
+                pending += 1
+            elif char in OPENERS:
+                open_, pending = (open_, pending - 1) if pending else (open_ + 1, pending)
+    closed = sum(char in CLOSERS for char in _code_of(suffix.split("\n", 1)[0], rules))
+    for line in suffix.split("\n")[1:]:
+        code = _code_of(line, rules).strip()
+        if not code:
+            continue
+        if code[0] not in CLOSERS:
+            break
+        closed += len(code) - len(code.lstrip(CLOSERS))
+        if any(char in OPENERS for char in code):  # `} else {`: what follows is a new block
+            break
+    return max(0, open_ - closed)
 
 
 def indent_of(line: str) -> int:
@@ -91,9 +134,10 @@ def _scope_at(tree: Tree, offset: int, rules: LanguageRules) -> Node | None:
 
 def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
     """How far a hole in a definition may dedent: down to the next code line's indentation if that line
-    is more of the definition the code above the cursor is in (a hole in the middle of a function), else
-    down to the definition's body (a hole at its end: the function is not over because a block is);
-    None outside a definition.
+    is more of the definition the code above the cursor is in (a hole in the middle of a function) and
+    not deeper than the cursor, else down to the definition's body (a hole at its end: the function is
+    not over because a block is; a next line deeper than the cursor: the hole opens the block that line is
+    in, maybe after closing the cursor's own); None outside a definition.
 
     Judged from the last code line above the cursor, because a cursor on a blank line after a function's
     last statement is, for the parser, already outside it. The definition's own closing line (`}`, `end`)
@@ -110,7 +154,9 @@ def _continued_indent(request: FimRequest, tree: Tree | None, rules: LanguageRul
         last = scope
         while last.child_count:
             last = last.children[-1]
-        if not (last.start_point.row == row and below[index].strip() == node_text(last)):
+        closing_line = last.start_point.row == row and below[index].strip() == node_text(last)
+        cursor = indent_of(request.prefix.rsplit("\n", 1)[-1])
+        if not closing_line and indent_of(below[index]) <= cursor:
             return indent_of(below[index])
     return _body_column(scope)
 
@@ -133,7 +179,7 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
     """The plan for `request` (language rules, syntax tree where there is a grammar)."""
     line_before = request.prefix.rsplit("\n", 1)[-1]
     rest = request.suffix.split("\n", 1)[0]
-    if any(ch not in CLOSERS for ch in rest):
+    if any(ch not in AFTER_CURSOR for ch in rest):
         return Plan(Mode.NONE, reason="text follows the cursor on its line")
     tree = _tree(request, language, syntax)
     if _in_comment(request, tree, rules):
@@ -142,7 +188,8 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
     if line_before.strip():
         body = _body_indent(request, tree, rules)
         floor = min(indent_of(line_before), body if body is not None else indent_of(line_before))
-        return Plan(Mode.LINE, min_indent=floor, max_tokens=cap, goes_on=not rest.strip())
+        closes = brackets_to_close(request.prefix, request.suffix, rules)
+        return Plan(Mode.LINE, min_indent=floor, max_tokens=cap, goes_on=not rest.strip(), closes=closes)
     previous = next((line for line in reversed(request.prefix.split("\n")[:-1]) if line.strip()), "")
     if previous and opens_block(previous, rules):
         scope = indent_of(previous) + 1
@@ -156,4 +203,5 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
     if deepest is not None and _in_brackets_or_string(request, tree, rules):
         deepest = None  # a continuation line or a docstring: its indentation is free
     floor = min(scope, continued if continued is not None else scope)
-    return Plan(Mode.BLOCK, min_indent=floor, max_tokens=cap, max_indent=deepest)
+    closes = brackets_to_close(request.prefix, request.suffix, rules)
+    return Plan(Mode.BLOCK, min_indent=floor, max_tokens=cap, max_indent=deepest, closes=closes)

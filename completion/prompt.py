@@ -1,7 +1,8 @@
 """Fill-in-the-middle prompt assembly within a token budget, laid out stable-first.
 
 llama.cpp keeps the KV cache of the previous prompt and re-evaluates only from the first token that
-differs. So the prompt runs from what changes least to what changes most: a folded view of the current
+differs. So the prompt runs from what changes least to what changes most: the request's notes (a notebook
+kernel's variables, as comments; they change when a cell runs), a folded view of the current
 file (its imports, the headers around the cursor, definitions it uses), then other files right above the
 prefix window (nearer the cursor they help more: docs/benchmarks.md), then the short suffix. While the
 user types, the previous prompt's Layout is kept: the window's first line stays put until the window
@@ -20,6 +21,7 @@ from completion.types import FimRequest
 from prompts import FimFormat
 
 FILES_SHARE = 0.35  # other files may add this share of the budget on top of it
+NOTES_SHARE = 0.4  # the request's notes (a kernel's variables) may add this share on top of it
 HEAD_SHARE = 0.2  # at most this share goes to the folded view of the current file
 GROWTH_SHARE = 0.25  # a window that moves leaves this share of its budget free to type into
 CHARS_PER_TOKEN = 3  # a safe lower bound for code, used only to cut a single overlong line
@@ -164,13 +166,27 @@ def build_fim_prompt(
             visible = range(start, cursor_line + suffix_end + 1)
             head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
     layout = Layout(start, scopes, head, shown, files_text, files_shown)
+    notes = _notes_block(request.notes, context.comment, count, int(budget * NOTES_SHARE))  # first: changes least
     if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments above the window
-        infill = fmt.infill.format(prefix=head + files_text + prefix, suffix=suffix)
+        infill = fmt.infill.format(prefix=notes + head + files_text + prefix, suffix=suffix)
         return FimPrompt(infill, start, suffix_end, files_shown, shown, layout)
-    infill = fmt.infill.format(prefix=head + prefix, suffix=suffix)
+    infill = fmt.infill.format(prefix=notes + head + prefix, suffix=suffix)
     header = fmt.repo_header.format(repo=request.repo or "workspace")
     text = header + files_text + fmt.current_file.format(path=request.path) + infill
     return FimPrompt(text, start, suffix_end, files_shown, shown, layout)
+
+
+def _notes_block(notes: str, comment: str, count: TokenCounter, budget: int) -> str:
+    """The request's notes as comments, the whole lines that fit `budget` from the first (on top of the
+    code budget; the same notes give the same text, so they stay cached while the user types)."""
+    block = ""
+    for line in notes.split("\n") if notes.strip() else ():
+        commented = f"{comment} {line}".rstrip() + "\n"
+        cost = count(commented) if len(commented) <= budget * MAX_CHARS_PER_TOKEN else budget + 1
+        if cost > budget:
+            break
+        block, budget = block + commented, budget - cost
+    return block
 
 
 def _kept_start(lines: list[str], whole: int, folded: int, count: TokenCounter, previous: Layout | None) -> int | None:

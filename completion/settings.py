@@ -32,7 +32,8 @@ ALL_CORES = 0  # threads: one per physical core
 
 def setting(default: Any, help: str, **metadata: Any) -> Any:
     """A settings field: `help` for users (traitlets and flags show it); `engine` names the EngineConfig
-    field it maps to (none: the front end's own), `minimum` the least value, `env`/`flag` a short name."""
+    field it maps to (none: the front end's own), `minimum` the least value, `choices` the values allowed,
+    `env`/`flag` a short name."""
     return field(default=default, metadata={"help": help, **metadata})
 
 
@@ -64,7 +65,7 @@ class Settings:
     )
     time_budget_ms: int = setting(
         _ENGINE.time_budget_ms,
-        "Generation time budget in milliseconds; then a suggestion stops at the next line end.",
+        "Time budget in milliseconds: then what stands of a suggestion is shown, and the rest follows on Tab.",
         engine="time_budget_ms",
         minimum=1,
     )
@@ -76,6 +77,27 @@ class Settings:
         True, "Load the model when the front end starts, not on the first request.", engine="preload"
     )
     disabled_languages: tuple[str, ...] = setting((), "Language ids that get no suggestions (a front end's own).")
+    backend: str = setting(
+        _ENGINE.backend,
+        "Where the model runs: local (in tabwise), llama-server, or openai (an OpenAI-compatible server).",
+        engine="backend",
+        choices=("local", "llama-server", "openai"),
+    )
+    backend_url: str | None = setting(
+        None, "The inference server's base URL (openai: ending in /v1).", engine="backend_url"
+    )
+    backend_model: str | None = setting(
+        None, "The model to ask the server for; unset: the one it serves first.", engine="backend_model"
+    )
+    api_key_file: str | None = setting(
+        None, "A file holding the server's API key; unset: $TABWISE_API_KEY, else none.", engine="api_key_file"
+    )
+    backend_fallback: bool = setting(
+        _ENGINE.backend_fallback, "Use the local model while the server cannot be reached.", engine="backend_fallback"
+    )
+    fim_format: str | None = setting(
+        None, "The fill-in-the-middle format (qwen2.5-coder, ...); unset: detected.", engine="fim_format"
+    )
 
 
 class Spelling(enum.Enum):
@@ -133,6 +155,7 @@ def engine_settings(settings: Settings) -> dict[str, Any]:
     return {
         **mapped,
         "model_path": Path(settings.model_path).expanduser().absolute() if settings.model_path else None,
+        "api_key_file": Path(settings.api_key_file).expanduser().absolute() if settings.api_key_file else None,
         "n_gpu_layers": None if settings.gpu_layers == ALL_GPU_LAYERS else settings.gpu_layers,
         "n_threads": None if settings.threads == ALL_CORES else settings.threads,
     }
@@ -180,6 +203,9 @@ def _checked(name: str, value: Any) -> Any:
     minimum = _FIELDS[name].metadata.get("minimum")
     if minimum is not None and value < minimum:
         raise ValueError(f"must be {minimum} or more")
+    choices = _FIELDS[name].metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ValueError(f"must be one of {', '.join(choices)}")
     return value
 
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import re
 
-from completion.plan import Mode, Plan, indent_of, opens_block
+from completion.plan import CLOSERS, STRINGS, Mode, Plan, bracket_depth, indent_of, opens_block
 from completion.rules import LanguageRules
 
-OPENERS, CLOSERS = "([{", ")]}"
-_STRINGS = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`")
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 REPEAT_WINDOW = 5  # lines before the cursor that a looping model re-writes
 
@@ -37,12 +35,6 @@ def is_retyped(line: str, following: str) -> bool:
     if not following or line.strip() != following.strip():
         return False
     return line.rstrip() == following or following.strip()[0] not in CLOSERS
-
-
-def bracket_depth(code: str) -> int:
-    """Open minus closed brackets, outside string literals."""
-    code = _STRINGS.sub("", code)
-    return sum(code.count(c) for c in OPENERS) - sum(code.count(c) for c in CLOSERS)
 
 
 def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: LanguageRules) -> int | None:
@@ -73,8 +65,11 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
             if in_block and indent_of(line) < min_indent:
                 at_opener = indent_of(line) == min_indent - 1
                 if not (at_opener and line.lstrip().startswith(rules.clauses)):
-                    closes_own_block = opened_here and line.lstrip()[:1] in CLOSERS and at_opener
-                    return offset + 1 + len(line) if closes_own_block else offset
+                    closing = line.lstrip()[:1] in CLOSERS
+                    closes_own_block = opened_here and closing and at_opener
+                    # `)` or `}` closing what was open at the cursor, which the code below does not close
+                    closes_cursor = closing and 0 < plan.closes <= -bracket_depth(text[: offset + 1 + len(line)])
+                    return offset + 1 + len(line) if closes_own_block or closes_cursor else offset
             if rules.stop_words and indent_of(line) == 0 and line.startswith(rules.stop_words):
                 return offset
             if rules.stop_lines and line.lstrip().startswith(rules.stop_lines):
@@ -83,6 +78,29 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
             statement += "\n" + line
         offset += 1 + len(line)
     return None
+
+
+def _open_literal(code: str) -> bool:
+    """True if `code` ends inside a literal that spans lines (a triple-quoted string, a template string)."""
+    return code.count('"""') % 2 == 1 or code.count("'''") % 2 == 1 or STRINGS.sub("", code).count("`") % 2 == 1
+
+
+def standing_end(text: str, line_before: str, rules: LanguageRules, closes: int = 0) -> int | None:
+    """The end of the longest run of whole lines of `text` that can be shown alone, or None.
+
+    What is shown when the time budget ends must stand on its own: every bracket it opened closed (a
+    braced block with its `}`), and the `closes` brackets open at the cursor that nothing below closes (a
+    dict's last entries come with its closing brace), no literal left open, and not ending in a block
+    opener without its body (`else:`). The rest comes when it is computed.
+    """
+    best, offset = None, text.find("\n")
+    while offset >= 0:
+        part = text[:offset]
+        last = next((line for line in reversed((line_before + part).split("\n")) if line.strip()), "")
+        if part.strip() and bracket_depth(part) <= -closes and not _open_literal(part) and not opens_block(last, rules):
+            best = offset
+        offset = text.find("\n", offset + 1)
+    return best
 
 
 def repeated_suffix_start(text: str, suffix: str) -> int | None:
@@ -104,7 +122,7 @@ def _cut_at_brackets_closed_after_cursor(text: str, line_before: str, rest: str)
     `print(len(|))`: the suggestion `items))` becomes `items`; `f"Hi, {|}"`: `name}! Welcome` becomes
     `name`. Brackets the suggestion opens itself it may close.
     """
-    closed_after = sum(1 for ch in _STRINGS.sub("", rest) if ch in CLOSERS)
+    closed_after = sum(1 for ch in STRINGS.sub("", rest) if ch in CLOSERS)
     if not closed_after:
         return text
     floor = min(0, closed_after - bracket_depth(line_before))  # how far below the cursor's depth it may go

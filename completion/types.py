@@ -31,6 +31,9 @@ class FimRequest:
     max_tokens: int | None = None  # None = the engine's setting
     time_budget_ms: int | None = None  # None = the engine's setting
     stop: tuple[str, ...] = ()  # extra stop strings on top of the format's own
+    # Facts about the running program that the code does not show (a notebook kernel's variables, their
+    # types, columns and shapes): plain lines, put as comments at the top of the prompt's stable part.
+    notes: str = ""
 
 
 class StopReason(str, Enum):

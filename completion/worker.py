@@ -62,6 +62,18 @@ class Job(Generic[T]):
                 with contextlib.suppress(InvalidStateError):  # the future may be cancelled already
                     self.future.set_exception(Cancelled(why))
 
+    def answer(self, value: T) -> None:
+        """Give the caller its result now while the job goes on running (a suggestion shown when its time
+        budget ends, its generation continuing into the cache); the job's own end then settles nothing."""
+        with self._lock:
+            if self._state == "running" and not self.future.done():
+                self.future.set_result(value)
+
+    @property
+    def answered(self) -> bool:
+        """True once the caller has its result (early, by answer(), or at the end)."""
+        return self.future.done()
+
     def finish_now(self, value: T) -> None:
         """Settle a job that needs no model work (it is never queued)."""
         if self._start():
@@ -90,6 +102,8 @@ class Job(Generic[T]):
     def _finish(self, value: Any = None, error: BaseException | None = None) -> None:
         with self._lock:
             self._state = "done"
+            if self.future.done():  # answered early: the caller has what it waited for
+                return
         if error is not None:
             self.future.set_exception(error)
         else:
@@ -182,7 +196,8 @@ class Worker:
         try:
             job._finish(job.run(job))
         except Exception as exc:
-            outcome = "cancelled" if isinstance(exc, Cancelled) else "error"
+            if not job.answered:  # else only the work after the answer (its continuation) ended early
+                outcome = "cancelled" if isinstance(exc, Cancelled) else "error"
             job._finish(error=exc)
         finally:
             if job.priority != PRIORITY_BACKGROUND:  # warm-ups and speculations are not what users see

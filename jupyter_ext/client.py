@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any, Protocol
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from completion.errors import TabwiseError
 from completion.service.client import ServiceClient
@@ -35,15 +35,20 @@ class Client(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    def kernel_summary(self) -> str | None:
+        """The last summary of this kernel's variables that ghost text was given (None: none made)."""
+        ...
+
     def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]: ...
 
 
 class ServerClient:
     """The engine in the Jupyter server, over its authenticated HTTP API."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, root_dir: str = "") -> None:
         self.base = url.rstrip("/") + "/tabwise/"
         self.token = token
+        self.root_dir = root_dir  # the server's, which notebook paths are relative to
         self.where = f"the Jupyter server at {url}"
 
     def _open(self, route: str, body: dict[str, Any] | None, timeout: float) -> Any:
@@ -61,6 +66,17 @@ class ServerClient:
     def status(self) -> dict[str, Any]:
         with self._open("status", None, CONNECT_TIMEOUT_S) as response:
             return json.loads(response.read())
+
+    def kernel_summary(self) -> str | None:
+        """The server's last summary of this kernel, by the notebook the server started it for (its
+        `JPY_SESSION_NAME`)."""
+        notebook = os.environ.get("JPY_SESSION_NAME", "")
+        if not notebook:
+            return None
+        if os.path.isabs(notebook) and self.root_dir:
+            notebook = os.path.relpath(notebook, self.root_dir)
+        with self._open("status?" + urlencode({"path": notebook}), None, CONNECT_TIMEOUT_S) as response:
+            return json.loads(response.read()).get("kernel_summary")
 
     def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Lines of the answer as they come; stopping early (an interrupt) closes the connection,
@@ -87,6 +103,9 @@ class ServiceKernelClient:
     def __init__(self) -> None:
         self.service = ServiceClient("kernel")  # started on the first request if no front end started it
         self.where = f"the tabwise service in {self.service.rundir.path}"
+
+    def kernel_summary(self) -> str | None:
+        return None  # no Jupyter server: no ghost text in this kernel's notebook
 
     def status(self) -> dict[str, Any]:
         try:
@@ -118,7 +137,7 @@ def find_server() -> ServerClient | None:
     for info in list_running_servers():
         if str(info.get("pid")) != parent or urlparse(info.get("url", "")).hostname not in LOOPBACK:
             continue
-        client = ServerClient(info["url"], info.get("token", ""))
+        client = ServerClient(info["url"], info.get("token", ""), info.get("root_dir", ""))
         try:
             client.status()
         except TabwiseError:

@@ -21,6 +21,7 @@ from completion.config import EngineConfig
 from completion.service.client import ServiceClient
 from completion.settings import Spelling, engine_names, engine_settings, help_text, read_settings, value_type
 from jupyter_ext import handlers
+from jupyter_ext.kernel_context import KernelSummaries
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ class TabwiseExtension(ExtensionApp, SettingTraits):
                 "tabwise_configured": configured,  # requests wait for it: they run on these settings
                 "tabwise_root": str(root),
                 "tabwise_streams": {},
+                # notebooks' kernels' variables, for their completions (None without a server: no kernels)
+                "tabwise_kernels": KernelSummaries(self.serverapp.session_manager, self.serverapp.kernel_manager)
+                if self.serverapp
+                else None,
             }
         )
 
@@ -83,6 +88,9 @@ class TabwiseExtension(ExtensionApp, SettingTraits):
         service: ServiceClient | None = self.settings.get("tabwise_service")
         if service is not None:
             service.close()  # the service goes on for other front ends, and exits once none is left
+        kernels: KernelSummaries | None = self.settings.get("tabwise_kernels")
+        if kernels is not None:
+            kernels.close()
 
 
 def _report_configure(done: Future[EngineConfig]) -> None:

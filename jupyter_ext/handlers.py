@@ -1,15 +1,16 @@
 """HTTP and websocket handlers: every one authenticated by Jupyter, each a few lines over the service client.
 
 `failure()` is the single error boundary's mapping: bad bodies and requests become 400, a missing or
-broken model 503 with what to do, a service that stopped (crashed, killed) or cannot be reached 503
-with what happened, and nothing else escapes as a traceback. The HTTP routes raise it as an HTTP error
-(`http_errors`); streams and the websocket, which have answered already, send its message instead.
-Streams are newline-delimited JSON; a client that goes away (or a kernel interrupt that closes the
-connection) cancels the generation.
+broken model 503 with what to do, a service that stopped (crashed, killed) or cannot be reached, or a
+remote backend's inference server that cannot, 503 with what happened, and nothing else escapes as a
+traceback. The HTTP routes raise it as an HTTP error (`http_errors`); streams and the websocket, which
+have answered already, send its message instead. Streams are newline-delimited JSON; a client that goes
+away (or a kernel interrupt that closes the connection) cancels the generation.
 
 JupyterLab asks for a completion as the user types in a cell, so each completion request is also the
 report of an edit there (`report_typing`): the engine's typing rhythm and warm-up policy see notebooks
-as they see editors. Requests carry the server's root folder, so a notebook's sibling modules are context.
+as they see editors. Requests carry the server's root folder, so a notebook's sibling modules are context,
+and, from a notebook with a running kernel, the kernel's variables as notes (`kernel_context`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from jupyter_server.auth.decorator import ws_authenticated
@@ -31,11 +33,19 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
-from completion.errors import Cancelled, ModelFileError, ModelLoadError, RequestError, TabwiseError
+from completion.errors import (
+    BackendUnavailable,
+    Cancelled,
+    ModelFileError,
+    ModelLoadError,
+    RequestError,
+    TabwiseError,
+)
 from completion.service.client import ServiceClient, ServiceStream
 from completion.service.errors import ServiceLost, ServiceStartError, ServiceUnavailable, ServiceVersionError
 from completion.types import FimRequest
 from jupyter_ext import wire
+from jupyter_ext.kernel_context import KernelSummaries
 
 log = logging.getLogger(__name__)
 SERVICE_DOWN = (ServiceLost, ServiceUnavailable, ServiceStartError, ServiceVersionError)  # 503: what happened
@@ -48,6 +58,8 @@ def failure(exc: BaseException) -> tuple[int, str]:
         return 400, str(exc)
     if isinstance(exc, (ModelFileError, ModelLoadError)):
         return 503, f"no model to answer with: {exc}"
+    if isinstance(exc, BackendUnavailable):  # the shared inference server: its URL and what is wrong
+        return 503, str(exc)
     if isinstance(exc, SERVICE_DOWN):
         return 503, str(exc)
     if isinstance(exc, CANCELLED):
@@ -84,6 +96,15 @@ class ServiceHandlerMixin(ExtensionHandlerMixin):
         """The Jupyter server's root_dir, absolute: where a notebook's sibling modules are read from."""
         return self.settings["tabwise_root"]
 
+    @property
+    def kernels(self) -> KernelSummaries | None:
+        return self.settings.get("tabwise_kernels")
+
+    async def with_kernel_notes(self, request: FimRequest) -> FimRequest:
+        """`request` with the variables of its notebook's running kernel as notes (none without one)."""
+        notes = await self.kernels.notes(request.path) if self.kernels is not None else ""
+        return replace(request, notes=notes) if notes else request
+
 
 class TabwiseHandler(ServiceHandlerMixin, APIHandler):
     """Shared by the HTTP routes: the service, the streams in flight, and the error boundary."""
@@ -105,9 +126,13 @@ def report_typing(service: ServiceClient, request: FimRequest) -> None:
 class StatusHandler(TabwiseHandler):
     @web.authenticated
     async def get(self) -> None:
-        """The model, where it runs, the queue, and the service (its pid, its clients)."""
+        """The model, where it runs, the queue, and the service (its pid, its clients); with `?path=` a
+        notebook's, the last summary of its kernel's variables that completions there were given."""
         with http_errors():
-            self.finish(await asyncio.wrap_future(self.service.status()))
+            status = await asyncio.wrap_future(self.service.status())
+        if (path := self.get_query_argument("path", None)) is not None and self.kernels is not None:
+            status["kernel_summary"] = self.kernels.last(path)
+        self.finish(status)
 
 
 class CompleteHandler(TabwiseHandler):
@@ -116,6 +141,7 @@ class CompleteHandler(TabwiseHandler):
         """One completion for a prefix/suffix (with the notebook's other cells as context)."""
         with http_errors():
             request = wire.fim_request(wire.parse_json(self.request.body), root=self.root)
+            request = await self.with_kernel_notes(request)
             service = await self.ready()
             report_typing(service, request)
             suggestion = await asyncio.wrap_future(service.complete(request))
@@ -230,6 +256,7 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Servic
         the prompt there ahead of the first request. No reply; a bad one is only logged."""
         try:
             request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
+            request = await self.with_kernel_notes(request)  # as the request after it will have them
             report_typing(await self.ready(), request)
             self.path = request.path
         except (wire.BadBody, TabwiseError) as exc:
@@ -242,6 +269,7 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Servic
         number = message.number
         try:
             request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
+            request = await self.with_kernel_notes(request)
             service = await self.ready()
             report_typing(service, request)
             self.path = request.path

@@ -3,7 +3,9 @@
 The kernel asks through the Jupyter server that started it; without one (terminal IPython, VS Code
 notebooks, or `--local`) it asks the tabwise service itself and says so once. Either way the engine is
 the service's, shared with every notebook and editor: no kernel loads a model. User code is never executed on the way:
-`{name}` is filled with the variable's text, and the context is the source of recent cells.
+`{name}` is filled with the variable's text, and the context is the source of recent cells and a
+summary of the kernel's variables (jupyter_ext/kernel_summary.py: types, columns, shapes, keys, read
+without calling any of the user's code), the same one ghost text gets.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from IPython.display import Markdown, display
 
 from completion.errors import TabwiseError
 from jupyter_ext.client import Client, ServiceKernelClient, find_server
+from jupyter_ext.kernel_summary import summarize
 
 RECENT_CELLS = 3  # cells of code shown as context
 VALUE_CHARS = 2000  # longest text a `{name}` becomes
@@ -72,7 +75,7 @@ class AskMagics(Magics):
             return
         command, rest = (args.words[0], " ".join(args.words[1:])) if args.words else ("", "")
         if command == "status":
-            show_status(client)
+            show_status(client, self.variables())
         elif command == "explain":
             code = self.previous_cell()
             if not code:
@@ -86,6 +89,8 @@ class AskMagics(Magics):
                 return
             question = f"Fix this error. {rest}".strip()
             context = f"The cell that failed:\n```python\n{self.previous_cell()}\n```\n\nThe error:\n```\n{error}\n```"
+            if variables := self.variables():
+                context = f"```text\n{variables}\n```\n\n{context}"
             show_stream(client, "ask", {"question": question, "context": context})
         elif command:
             question = fill_placeholders(" ".join(args.words), self.shell.user_ns)
@@ -102,9 +107,15 @@ class AskMagics(Magics):
         inputs = self.inputs()
         return inputs[-1] if inputs else ""
 
+    def variables(self) -> str:
+        """The summary of this kernel's variables, as the server's summary for ghost text is made."""
+        return summarize(self.shell.user_ns, self.shell.user_ns_hidden)
+
     def context(self) -> str:
-        """Recent cells' code and the last error, shown to the model before the question."""
+        """The kernel's variables, recent cells' code and the last error, shown to the model before the question."""
         parts = []
+        if variables := self.variables():
+            parts.append(f"```text\n{variables}\n```")
         if recent := self.inputs()[-RECENT_CELLS:]:
             parts.append("Recent notebook cells:\n```python\n" + "\n\n".join(recent) + "\n```")
         if error := last_error():
@@ -168,17 +179,30 @@ def show_stream(client: Client, route: str, body: dict[str, Any]) -> str:
     return answer
 
 
-def show_status(client: Client) -> None:
-    """Where answers come from and the model's state."""
+def show_status(client: Client, variables: str) -> None:
+    """Where answers come from, the model's state, and what the model is told about the kernel's variables."""
     try:
         status = client.status()
+        told = client.kernel_summary()
     except TabwiseError as exc:
         display(Markdown(f"**tabwise:** {exc}"))
         return
     service = status.pop("service", None) or {}
     rows = "\n".join(f"| {key} | {value} |" for key, value in {**status, **prefixed(service)}.items())
     where = f"{client.where} (service pid {service['pid']})" if "pid" in service else client.where
-    display(Markdown(f"tabwise answers from {where}.\n\n| | |\n|---|---|\n{rows}"))
+    display(Markdown(f"tabwise answers from {where}.\n\n| | |\n|---|---|\n{rows}\n\n{told_text(told, variables)}"))
+
+
+def told_text(ghost: str | None, variables: str) -> str:
+    """What ghost text was last told about this kernel (the server's summary, made after each cell) and
+    what `%%ask` is told now, as Markdown."""
+    if ghost is not None:
+        text = "Ghost text in this notebook was last told (made after the last cell ran):"
+        text += f"\n\n```text\n{ghost or '(no variables)'}\n```"
+        if ghost != variables:
+            text += f"\n\n`%%ask` is told now:\n\n```text\n{variables or '(no variables)'}\n```"
+        return text
+    return f"`%%ask` is told about this kernel's variables:\n\n```text\n{variables or '(no variables)'}\n```"
 
 
 def prefixed(service: dict[str, Any]) -> dict[str, Any]:

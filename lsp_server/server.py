@@ -97,9 +97,11 @@ class TabwiseServer(LanguageServer):
         return self.service
 
     def tell_once(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
-        """window/showMessage, but each distinct message only once per session."""
-        if message not in self.shown_errors:
-            self.shown_errors.add(message)
+        """window/showMessage, but each distinct message only once per session; an inference server's
+        failures are one message whatever their cause (refused, then reset, then timed out...)."""
+        key = message.split(" is unavailable (", 1)[0]  # "the inference server at URL"
+        if key not in self.shown_errors:
+            self.shown_errors.add(key)
             self.window_show_message(types.ShowMessageParams(type=kind, message=f"tabwise: {message}"))
 
     def report(self, future: concurrent.futures.Future[Any]) -> None:

@@ -35,10 +35,11 @@ def test_newest_first_and_bounded() -> None:
     assert cache.lookup(request(f"v{PER_DOCUMENT + 4} = ")) is None
 
 
-def test_empty_suggestions_are_not_kept() -> None:
+def test_an_empty_suggestion_is_kept_for_its_very_place() -> None:
     cache = SuggestionCache()
-    cache.put(request("x = "), "")
-    assert cache.lookup(request("x = ")) is None
+    cache.put(request("x = "), "")  # the model had nothing to add there
+    assert cache.lookup(request("x = ")) == ""
+    assert cache.lookup(request("x = 1")) is None  # anywhere else it says nothing
 
 
 def test_a_suggestion_runs_on_into_the_one_prepared_after_it() -> None:
@@ -47,3 +48,12 @@ def test_a_suggestion_runs_on_into_the_one_prepared_after_it() -> None:
     cache.put(request("total = 0\nfor item in items:"), "\n    total += item")  # speculation: after accepting
     assert cache.lookup(request("total = 0\nfor item")) == " in items:\n    total += item"
     assert cache.lookup(request("total = 0\nfor each")) is None  # typed something else: nothing follows
+
+
+def test_a_suggestion_made_with_other_notes_is_not_reused() -> None:
+    cache = SuggestionCache()
+    before = FimRequest('df["', '"]\n', document="nb", notes="df: DataFrame 3 rows: region str")
+    cache.put(before, "region")
+    assert cache.lookup(before) == "region"
+    after_a_cell_ran = FimRequest('df["', '"]\n', document="nb", notes="df: DataFrame 9 rows: city str")
+    assert cache.lookup(after_a_cell_ran) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -237,3 +238,66 @@ def test_workspace_files_reach_the_prompt(tmp_path, tiny_models: TinyModels) -> 
     with Engine(tiny_config(tiny_models.qwen), workspace=Workspace(tmp_path)) as engine:
         with_files = engine.complete(request).timings.prompt_tokens
     assert with_files > without + 15  # the signature of area, in the repository format
+
+
+def test_the_budget_limits_what_is_shown_and_the_rest_is_written_on_for_tab(tiny_models: TinyModels) -> None:
+    with Engine(tiny_config(tiny_models.qwen, speculate=False)) as engine:
+        shown = engine.complete(FimRequest("y = 2\n", "", document="d", time_budget_ms=1))  # spent at once
+        assert (shown.text, shown.stop_reason) == ("a + b", StopReason.TIME)  # the first line that stands
+        after_tab = engine.complete(FimRequest("y = 2\na + b", "", document="d", time_budget_ms=1))
+        assert after_tab.text == "\n\nprint(add(1, 2))"  # the rest, from the same generation
+        assert after_tab.timings.prompt_tokens == 0  # no generation of its own
+        wait_until_idle(engine)
+        typed_on = engine.complete(FimRequest("y = 2\na + b\n\nprint(", "", document="d"))
+        assert (typed_on.text, typed_on.stop_reason) == ("add(1, 2))", StopReason.CACHED)
+
+
+def test_a_request_elsewhere_ends_the_generation_going_on_after_its_suggestion(tiny_models: TinyModels) -> None:
+    with Engine(tiny_config(tiny_models.endless, speculate=False)) as engine:
+        request = FimRequest("x = ", "", document="a", max_tokens=3000, time_budget_ms=1)
+        shown = engine.complete(request)
+        assert shown.stop_reason is StopReason.TIME and shown.text.startswith(" ok")
+        assert engine.status().busy  # writing on, to its 3,000 tokens
+        elsewhere = engine.complete(FimRequest("y = ", "", document="b", max_tokens=2))
+        assert elsewhere.text == " ok ok"
+        # What was shown is remembered; nothing more was: the generation ended at the request elsewhere.
+        typed = engine.complete(replace(request, prefix=request.prefix + shown.text[:3], max_tokens=1))
+        assert (typed.text, typed.stop_reason) == (shown.text[3:], StopReason.CACHED)
+        past = engine.complete(replace(request, prefix=request.prefix + shown.text, max_tokens=1))
+        assert past.stop_reason is not StopReason.CACHED and past.timings.prompt_tokens > 0
+
+
+def test_an_edit_off_the_path_of_a_suggestion_ends_its_generation(tiny_models: TinyModels) -> None:
+    with Engine(tiny_config(tiny_models.endless, speculate=False)) as engine:
+        request = FimRequest("x = ", "", document="a", max_tokens=3000, time_budget_ms=1)
+        shown = engine.complete(request)
+        along = replace(request, prefix=request.prefix + shown.text[:2])
+        engine.document_edited("a", "untitled", along.prefix, 0, along)  # typing what it says: goes on
+        assert engine.status().busy
+        away = replace(request, prefix="x = 1")
+        engine.document_edited("a", "untitled", away.prefix, 0, away)
+        wait_until_idle(engine)
+        assert engine.status().last_outcome == "done"  # the user had the suggestion: not a failure
+        past = engine.complete(replace(request, prefix=request.prefix + shown.text, max_tokens=1))
+        assert past.stop_reason is not StopReason.CACHED  # it ended before writing on past what was shown
+
+
+def test_tab_right_after_a_suggestion_follows_its_speculation_instead_of_generating(tiny_models: TinyModels) -> None:
+    prefix, suffix = "def add(a, b):\n    return ", "\n\nresult = add(1, 2)\n"
+    answers = []
+    for wait in (True, False):
+        with Engine(tiny_config(tiny_models.qwen)) as engine:
+            first = engine.complete(FimRequest(prefix, suffix, document="s"))
+            if wait:
+                wait_until_idle(engine)  # the speculation is over: its answer is in the cache
+            answers.append(engine.complete(FimRequest(prefix + first.text, suffix, document="s")))
+    waited, at_once = answers
+    assert at_once.text == waited.text
+    assert at_once.timings.prompt_tokens == 0  # no generation of its own: it followed the speculation
+
+
+def test_where_the_model_ended_the_middle_itself_tab_adds_nothing(qwen_engine: Engine) -> None:
+    first = qwen_engine.complete(FimRequest("x = 1\n", "", document="e"))
+    assert (first.text, first.stop_reason) == (FIM_SCRIPT, StopReason.END)  # the model's own end
+    after_tab = qwen_engine.complete(FimRequest("x = 1\n" + first.text, "", document="e"))
+    assert (after_tab.text, after_tab.stop_reason) == ("", StopReason.CACHED)  # it joins the code below

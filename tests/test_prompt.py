@@ -131,3 +131,32 @@ def test_a_cursor_above_the_window_gets_a_fresh_one() -> None:
 def test_one_huge_line_is_cut_to_the_budget() -> None:
     prompt = build_fim_prompt(FimRequest("x" * 100_000, "y" * 100_000), fim_format("qwen2.5-coder"), len, 300, 60)
     assert len(prompt.text) < 2_000
+
+
+def test_notes_come_first_as_comments_and_stay_put_while_typing() -> None:
+    notes = "Variables in the running kernel:\ndf: DataFrame 3 rows: region str, unit_price float64"
+    prefix = "import pandas as pd\n" + "".join(f"line{n} = {n}\n" for n in range(500))
+    context = CodeContext((Snippet(0, 0, "import pandas as pd", 1),), (ContextFile("lib.py", "def f(): pass"),), "#")
+    qwen = fim_format("qwen2.5-coder")
+    first = build_fim_prompt(FimRequest(prefix + "df[", "", notes=notes), qwen, count_words, 400, 10, context)
+    commented = "# Variables in the running kernel:\n# df: DataFrame 3 rows: region str, unit_price float64\n"
+    assert first.text.startswith("<|fim_prefix|>" + commented)
+    assert first.text.index("region str") < first.text.index("import pandas") < first.text.index("# lib.py")
+    typed = build_fim_prompt(
+        FimRequest(prefix + 'df["', "", notes=notes), qwen, count_words, 400, 10, context, first.layout
+    )
+    stable = len(first.text) - len("df[<|fim_suffix|><|fim_middle|>")
+    assert typed.text[:stable] == first.text[:stable]  # a keystroke changes only the tail
+    starcoder = build_fim_prompt(FimRequest("x = ", "", notes=notes), fim_format("starcoder2"), count_words, 400, 10)
+    assert starcoder.text == f"<fim_prefix>{commented}x = <fim_suffix><fim_middle>"
+
+
+def test_notes_keep_the_whole_lines_that_fit_their_share() -> None:
+    notes = "\n".join(f"v{n}: int {n}" for n in range(200))
+    prompt = build_fim_prompt(FimRequest("x = ", "", notes=notes), fim_format("qwen2.5-coder"), count_words, 100, 10)
+    shown = [line for line in prompt.text.split("\n") if line.startswith(("# v", "<|fim_prefix|># v"))]
+    assert 0 < len(shown) < 200 and prompt.text.count("# v") == len(shown)
+    assert shown[-1].endswith(f"v{len(shown) - 1}: int {len(shown) - 1}")  # whole lines, from the first
+    assert build_fim_prompt(FimRequest("x = ", ""), fim_format("qwen2.5-coder"), count_words, 100, 10).text == (
+        "<|fim_prefix|>x = <|fim_suffix|><|fim_middle|>"
+    )

@@ -1,8 +1,8 @@
 """The narrow interface between the engine and a model runtime.
 
 The engine only ever talks to a `Backend`. `llama_backend` runs a GGUF in-process with
-llama-cpp-python; a remote backend (a shared llama-server or vLLM endpoint) implements the same
-four methods and nothing else in tabwise changes.
+llama-cpp-python; `llama_server_backend` and `openai_backend` send the same prompts to a shared server
+(llama-server, vLLM or any OpenAI-compatible endpoint) and nothing else in tabwise changes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class ModelInfo:
     # Where the weights are: (llama.cpp buffer type, MiB), e.g. ("CPU_REPACK", 596.5); empty if unknown.
     weight_buffers: tuple[tuple[str, float], ...] = ()
     weight_buffers_reason: str = ""  # why those buffers (see completion.runtime.buffers)
+    backend: str = "local"  # where the model runs: "local" (in this process), "llama-server" or "openai" (at `path`)
+    slots: int = 1  # requests the server runs at once (llama-server's -np); 1 in process
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class LlamaGeneration(Generation):
         except StopIteration:
             self._end()
             raise
+        self.generated_tokens = max(0, int(self._llm.n_tokens) - self.prompt_tokens)  # a shown part's cost
         choice = chunk["choices"][0]
         if choice.get("finish_reason") == "length":
             self.stop_reason = StopReason.LENGTH

@@ -47,3 +47,30 @@ def test_ghost_text_and_ask_in_jupyterlab(tmp_path: Path, output_dir: Path) -> N
     assert ghost.splitlines()[0].strip() in saved.cells[2].source
     assert "enumerate" in seen["answer"].lower() or "index" in seen["answer"].lower(), seen["answer"]
     assert (output_dir / "jupyterlab-ghost-text.png").exists()
+
+
+CSV = "region,zebra_quota,unit_price\nnorth,3,1.5\nsouth,4,2.25\neast,5,0.75\n"
+COLUMNS = ("region", "zebra_quota", "unit_price")  # only in the CSV file, never in the notebook
+
+
+def test_ghost_text_knows_the_columns_of_a_csv_the_kernel_read(tmp_path: Path, output_dir: Path) -> None:
+    if not default_model_path().exists():
+        pytest.fail("the default model is missing: run `tabwise model fetch` (make test does)")
+    require(LABEXTENSION)
+    (tmp_path / "sales.csv").write_text(CSV)
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell('import pandas as pd\n\ndf = pd.read_csv("sales.csv")'),
+               nbformat.v4.new_code_cell("")]
+    )  # fmt: skip
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "sales.ipynb")
+    with jupyter_server(tmp_path, "--TabwiseExtension.threads=2", app="jupyterlab") as server:
+        drive = subprocess.run(
+            [str(NODE24), "jupyterlab_kernel_drive.mjs", f"{server.url}lab/tree/sales.ipynb?token={server.token}",
+             'df["', str(output_dir)],
+            capture_output=True, timeout=600, cwd=ROOT / "tests" / "editors",
+        )  # fmt: skip
+    seen = json.loads(drive.stdout.decode().strip().splitlines()[-1]) if drive.stdout.strip() else {}
+    assert "error" not in seen and drive.returncode == 0, (seen.get("error"), seen, drive.stderr.decode()[-3000:])
+    assert seen["ghost"].strip().startswith(COLUMNS), seen
+    assert (output_dir / "jupyterlab-kernel-ghost-text.png").exists()

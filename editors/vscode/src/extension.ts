@@ -140,7 +140,10 @@ async function stop(): Promise<void> {
 /** Settings as the server reads them (the `tabwise` section; `python` is the extension's own). */
 function settings(): Record<string, unknown> {
   const section = vscode.workspace.getConfiguration("tabwise");
-  const names = ["modelPath", "gpuLayers", "threads", "maxTokens", "contextTokens", "timeBudgetMs", "answerTokens", "disabledLanguages", "preload"];
+  const names = [
+    "modelPath", "gpuLayers", "threads", "maxTokens", "contextTokens", "timeBudgetMs", "answerTokens", "disabledLanguages",
+    "preload", "backend", "backendUrl", "backendModel", "apiKeyFile", "backendFallback", "fimFormat",
+  ];
   return Object.fromEntries(names.map((name) => [name, section.get(name)]));
 }
 

@@ -1,0 +1,140 @@
+"""A shared llama-server (llama.cpp's own server, the engine behind llama.vscode) as the engine's backend.
+
+Its native `/completion` route takes tabwise's prompt text as it is, with `cache_prompt`, so a keystroke
+re-evaluates only the tail; warm-ups are zero-token requests. No request pins a slot (`id_slot`): the
+server gives each the idle slot whose cached prompt matches best, so many users share its slots instead
+of fighting over slot 0. The model's name, chat template and context per slot come from `/props`;
+token counts from its `/tokenize` (the engine memoizes them per line, so a keystroke asks for the edited
+line only), chats through its `/apply-template` in the model's own template.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import PurePath
+from typing import Any
+
+from completion.config import EngineConfig
+from completion.errors import BackendUnavailable
+from completion.runtime import Generation, ModelInfo, SamplingParams
+from completion.runtime.remote import EventStream, RemoteServer, read_key
+from completion.types import ChatMessage, StopReason
+
+STOP_REASONS = {"limit": StopReason.LENGTH, "word": StopReason.STOP, "eos": StopReason.END}
+
+
+class ServerGeneration(Generation):
+    """A streaming `/completion`: pieces of text as the server sends them; close() ends the stream."""
+
+    def __init__(self, events: EventStream) -> None:
+        self._events = events
+        self._done = False  # the server sent its last event (with the counters)
+
+    def __next__(self) -> str:
+        if self._done:
+            raise StopIteration
+        event = next(self._events)
+        self._count(event)
+        if event.get("stop"):
+            self.stop_reason = STOP_REASONS.get(str(event.get("stop_type")), StopReason.END)
+            self._done = True
+            self._events.close()
+        return str(event.get("content", ""))
+
+    def _count(self, event: dict[str, Any]) -> None:
+        """The counters as of this event (`timings_per_token`: every event has them, so a generation the
+        engine stops early knows them too)."""
+        timings = event.get("timings") or {}
+        self.reused_tokens = int(timings.get("cache_n", self.reused_tokens))
+        self.prompt_tokens = self.reused_tokens + int(timings.get("prompt_n", 0))
+        self.generated_tokens = int(event.get("tokens_predicted", self.generated_tokens))
+
+    def close(self) -> None:
+        self._events.close()
+
+
+class LlamaServerBackend:
+    """A model served by llama-server at a base URL (no `/v1`); thread-safe as its HTTP client is."""
+
+    def __init__(self, server: RemoteServer, info: ModelInfo) -> None:
+        self.server = server
+        self.info = info
+
+    @classmethod
+    def connect(cls, config: EngineConfig) -> LlamaServerBackend:
+        """Learn the model from the server (BackendUnavailable if it does not answer)."""
+        if not config.backend_url:
+            raise BackendUnavailable("the llama-server backend needs a URL: set TABWISE_BACKEND_URL")
+        server = RemoteServer.shared(config.backend_url, read_key(config.api_key_file))
+        started = time.perf_counter()
+        props = server.get("/props").body
+        settings = props.get("default_generation_settings") or {}
+        model_path = str(props.get("model_path") or "")
+        alias = str(props.get("model_alias") or "")  # --alias, else the model's path
+        name = config.backend_model or (alias if alias != model_path else PurePath(model_path).stem)
+        info = ModelInfo(
+            path=server.url,
+            name=name or "llama-server",
+            architecture="llama-server",
+            n_ctx=int(settings.get("n_ctx") or config.n_ctx),  # per slot: -c divided by -np
+            gpu_layers=0,
+            gpu_offload_supported=False,
+            threads=0,
+            threads_batch=0,
+            chat_template=props.get("chat_template") or None,
+            load_ms=(time.perf_counter() - started) * 1000,
+            backend="llama-server",
+            slots=int(props.get("total_slots") or 1),
+        )
+        return cls(server, info)
+
+    def ping(self) -> float:
+        """Milliseconds of one round trip to the server (its health route)."""
+        return self.server.get("/health").ms
+
+    def token_count(self, text: str) -> int:
+        """Tokens in `text` as the server's tokenizer counts them (no BOS)."""
+        if not text:
+            return 0
+        body = {"content": text, "add_special": False, "parse_special": True}
+        return len(self.server.post("/tokenize", body).body.get("tokens", []))
+
+    def is_special_token(self, text: str) -> bool:
+        return self.token_count(text) == 1
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """The prompt in the model's own chat template, rendered by the server."""
+        body = {"messages": [{"role": m.role, "content": m.content} for m in messages]}
+        return str(self.server.post("/apply-template", body).body.get("prompt", ""))
+
+    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> ServerGeneration:
+        """Stream a completion of `prompt`; the server reuses the KV prefix of the slot that holds most of it."""
+        body = {
+            "prompt": prompt,
+            "n_predict": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "top_k": 0 if params.temperature > 0 else 40,  # as the in-process backend samples
+            "min_p": 0.0,
+            "repeat_penalty": 1.0,  # code repeats itself legitimately
+            "stop": list(params.stop),
+            "seed": params.seed,
+            "stream": True,
+            "cache_prompt": True,
+            "timings_per_token": True,  # the prompt's reused and evaluated tokens with the first piece
+        }
+        return ServerGeneration(self.server.events("/completion", body))
+
+    def kv_held(self) -> list[tuple[str, int]]:
+        """The server keeps the KV caches (its slots); none here."""
+        return []
+
+    def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
+        """A zero-token request: the server evaluates `prompt` into a slot's cache, for the next request
+        that starts the same way. Returns the tokens it evaluated."""
+        if not keep_going():
+            return 0
+        body = {"prompt": prompt, "n_predict": 0, "cache_prompt": True, "stream": False}
+        reply = self.server.warm("/completion", body) or {}
+        return int((reply.get("timings") or {}).get("prompt_n", 0))
