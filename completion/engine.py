@@ -377,7 +377,7 @@ class Engine:
 
     def _follows(self, request: FimRequest, job: Job[Suggestion]) -> bool:
         """True if `job` is answered from the generation running now (`request` is on its path); a request
-        anywhere else ends that generation, as it would end any background work."""
+        anywhere else ends that generation once nobody waits for it, as it ends any background work."""
         continuation = self._continuation
         if continuation is None:
             return False
