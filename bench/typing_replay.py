@@ -364,8 +364,8 @@ def run_tabwise(tasks_: list[Task], threads: int, verbose: bool = False, measure
 
 @dataclass
 class EditorTypist:
-    """A document in an editor: the cursor's position (LSP: 0-based line, UTF-16 column) and version, and
-    `changed(position, text)` called for each edit, after which the position and version move on."""
+    """A document in an editor: the cursor's position (LSP: 0-based line, UTF-16 column) and version; keys
+    and accepts are edits at the cursor that a subclass sends (`_change`), after which they move on."""
 
     line: int
     column: int = 0
@@ -381,6 +381,18 @@ class EditorTypist:
         from lsprotocol import types
 
         return types.Position(self.line, self.column)
+
+    def _change(self, text: str) -> None:
+        """Send the edit that inserts `text` at the cursor (then call moved)."""
+        raise NotImplementedError
+
+    async def type(self, text: str) -> None:
+        for char in text:
+            self._change(char)
+            await asyncio.sleep(CHAR_S)
+
+    async def accept(self, text: str) -> None:
+        self._change(text)
 
 
 class LspTypist(EditorTypist):
@@ -401,14 +413,6 @@ class LspTypist(EditorTypist):
                 [types.TextDocumentContentChangePartial(range=types.Range(start=position, end=position), text=text)],
             )
         )
-
-    async def type(self, text: str) -> None:
-        for char in text:
-            self._change(char)
-            await asyncio.sleep(CHAR_S)
-
-    async def accept(self, text: str) -> None:
-        self._change(text)
 
     async def ask(self) -> tuple[str, int]:
         from lsprotocol import types
@@ -488,14 +492,6 @@ class EngineTypist(EditorTypist):
         )
         self.moved(text)
         self.engine.document_edited(self.uri, self.path, self.document.source, line, self._at(), "")
-
-    async def type(self, text: str) -> None:
-        for char in text:
-            self._change(char)
-            await asyncio.sleep(CHAR_S)
-
-    async def accept(self, text: str) -> None:
-        self._change(text)
 
     async def ask(self) -> tuple[str, int]:
         suggestion = self.engine.complete(self._at(), REQUEST_S)
