@@ -44,7 +44,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -167,12 +167,11 @@ def language_server(env: dict[str, str], workspace: Path, log: Path) -> Iterator
         items = (result or {}).get("items", []) if isinstance(result, dict) else result or []
         text = items[0]["insertText"] if items else ""
         yield process.pid, text if isinstance(text, str) else text.get("value", "")
-        try:
+        # A server that does not shut down cleanly is ended below either way.
+        with suppress(RuntimeError, TimeoutError, OSError, subprocess.TimeoutExpired):
             rpc.request("shutdown", None, 30)
             rpc.notify("exit", None)
             process.wait(15)
-        except Exception:  # ended below either way
-            pass
     finally:
         end(process)
 

@@ -57,6 +57,7 @@ import sys
 import sysconfig
 import time
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,7 +364,7 @@ def run_tabwise(tasks_: list[Task], threads: int, verbose: bool = False, measure
 
 
 @dataclass
-class EditorTypist:
+class EditorTypist(ABC):
     """A document in an editor: the cursor's position (LSP: 0-based line, UTF-16 column) and version; keys
     and accepts are edits at the cursor that a subclass sends (`_change`), after which they move on."""
 
@@ -382,9 +383,9 @@ class EditorTypist:
 
         return types.Position(self.line, self.column)
 
+    @abstractmethod
     def _change(self, text: str) -> None:
         """Send the edit that inserts `text` at the cursor (then call moved)."""
-        raise NotImplementedError
 
     async def type(self, text: str) -> None:
         for char in text:

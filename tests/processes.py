@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +29,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
-    """Until `url` answers; fails early when the process died."""
+def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float, up: tuple[int, ...] = ()) -> None:
+    """Until `url` answers (with success, or with one of the error statuses `up` that say the server is up);
+    fails early when the process died."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -37,8 +39,12 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float) ->
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError as exc:
+            if exc.code in up:
+                return
+            time.sleep(0.2)
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.2)
     pytest.fail(f"{url} did not answer within {seconds:.0f} s")
 
 

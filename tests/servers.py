@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.processes import free_port
+from bench.processes import end
+from tests.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA_SERVER = ROOT / "build/llama-server/build/bin/llama-server"  # the Makefile's $(LLAMA_SERVER)
 API_KEY = "test-key-7f3a"  # the servers' key; tests check that no message ever shows it
 START_S = 120.0  # a tiny model loads in under a second; this bounds a server that never answers
-STOP_S = 15.0
 
 
 @dataclass
@@ -49,7 +48,7 @@ class Server:
     def restart(self) -> None:
         """Start it again on the same port (after stop)."""
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(self.url + "/health", self.process)
+        wait_for_http(self.url + "/health", self.process, START_S, up=(401,))
 
 
 def llama_server_binary() -> Path:
@@ -99,39 +98,10 @@ def _serving(command: list[str], url: str, ready: str, folder: Path) -> Iterator
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = Server(url, key_file, process, command)
     try:
-        wait_ready(url + ready, process)
+        wait_for_http(url + ready, process, START_S, up=(401,))  # 401: up, wants its key
         yield server
     finally:
         end(server.process)
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Until `url` answers (401 counts: the server is up and wants its key)."""
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args!r} exited with {process.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError as exc:
-            if exc.code == 401:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer within {START_S:.0f} s")
-
-
-def end(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, wait, SIGKILL: only the process this test started."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_S)
 
 
 def decoding(server: Server) -> bool:

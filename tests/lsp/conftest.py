@@ -63,6 +63,17 @@ def open_document(client: LanguageClient, uri: str, text: str, language: str = "
     )
 
 
+def insert_text(client: LanguageClient, uri: str, version: int, line: int, character: int, text: str) -> None:
+    """textDocument/didChange inserting `text` at a position (a key, or a suggestion accepted with Tab)."""
+    at = types.Position(line, character)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(at, at), text=text)],
+        )
+    )
+
+
 def inline_params(uri: str, line: int, character: int, **context: object) -> types.InlineCompletionParams:
     """An automatic inline completion request, as VS Code sends while typing."""
     return types.InlineCompletionParams(

@@ -7,7 +7,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import FIM_SCRIPT
-from tests.lsp.conftest import inline_params, open_document
+from tests.lsp.conftest import inline_params, insert_text, open_document
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,16 +33,7 @@ async def test_ghost_text_at_the_cursor(client: LanguageClient) -> None:
 async def test_edits_are_followed_incrementally(client: LanguageClient) -> None:
     uri = "file:///work/calc.py"
     open_document(client, uri, "x = 1\n")
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(types.Position(1, 0), types.Position(1, 0)), text="total = compute("
-                )
-            ],
-        )
-    )
+    insert_text(client, uri, 2, 1, 0, "total = compute(")
     # After the edit the cursor sits before nothing: a completion is asked for and answered.
     result = await client.text_document_inline_completion_async(inline_params(uri, 1, 16))
     assert result is not None and result.items

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import TinyModels
-from tests.lsp.conftest import SERVER, inline_params, open_document, start
+from tests.lsp.conftest import SERVER, inline_params, insert_text, open_document, start
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,16 +26,7 @@ async def test_tab_gets_the_rest_of_a_suggestion_the_budget_cut(hasty_client: La
     open_document(hasty_client, uri, "y = 2\n")
     shown = await hasty_client.text_document_inline_completion_async(inline_params(uri, 1, 0))
     assert shown is not None and [item.insert_text for item in shown.items] == ["a + b"]  # the line that stands
-    hasty_client.text_document_did_change(  # Tab: the editor inserts the suggestion
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(types.Position(1, 0), types.Position(1, 0)), text="a + b"
-                )
-            ],
-        )
-    )
+    insert_text(hasty_client, uri, 2, 1, 0, "a + b")  # Tab: the editor inserts the suggestion
     rest = await hasty_client.text_document_inline_completion_async(inline_params(uri, 1, 5))
     assert rest is not None and len(rest.items) == 1
     # The rest of that generation (and, run on into it, what was prepared for after it: speculation).
