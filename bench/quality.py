@@ -221,8 +221,7 @@ def main() -> None:
         "holes": sample(editor_holes(humaneval_tasks("multi")), args.holes, args.seed + 1),
     }
     backend = LlamaBackend.load(config, path)
-    plain = Plain(backend, config, config.suffix_tokens)  # the engine's budget while typing
-    longer = Plain(backend, config, config.line_start_suffix_tokens)  # ...and at a line's start
+    plain = Plain(backend, config, config.suffix_tokens)  # the engine's suffix budget
     results: dict[str, dict[str, dict[str, float]]] = {}
     log = args.outputs.open("w", encoding="utf-8") if args.outputs else None
     with Engine(config) as bare, Engine(config, workspace=Workspace(site)) as full:
@@ -234,8 +233,6 @@ def main() -> None:
             systems: dict[str, Callable[[Task], str]] = {"plain": plain}
             if name == "cross-file":
                 systems["engine, no cross-file context"] = engine_system(bare)
-            else:
-                systems[f"plain, {config.line_start_suffix_tokens}-token suffix"] = longer
             if name == "holes":
                 user = EditorUser(full)
                 systems["engine, Tab until it ends"] = user.tab

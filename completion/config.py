@@ -38,16 +38,12 @@ class EngineConfig:
     # Fill-in-the-middle: token budget for the code around the cursor (prefix + suffix + other files).
     # ~1,000 tokens is ~13 s cold at 75 tokens/s, paid once; a keystroke re-evaluates only the tail.
     context_tokens: int = 1024
-    # Of that budget, tokens for the text after the cursor. The suffix follows the prefix in the prompt, so
-    # every keystroke re-evaluates all of it (~15 ms a token here): the rest of the line and the next one
-    # tell where to stop. 16 rather than 32 cut the typing replay's median from 1.05 to 0.76 s.
-    suffix_tokens: int = 16
-    # At the start of a line (a new line, a hole between lines), the code below is what tells the model what
-    # the line must do, and such a request comes once per line, not per keystroke: the suffix may take this
-    # many tokens, on top of the budget. On 40 HumanEval single-line tasks, the raw model's exact match was
-    # 40% with 16 tokens of suffix, 57.5% with 48, 57.5% with 64 and 60% with 128 (tests passed: 57.5, 77.5,
-    # 80, 82.5%); 64 costs ~0.6 s once per new line.
-    line_start_suffix_tokens: int = 64
+    # Of that budget, tokens for the text after the cursor: the code below is what tells the model what
+    # the line must do and where the suggestion ends. On 40 HumanEval single-line tasks, the raw model's
+    # exact match was 40% with 16 tokens of suffix, 57.5% with 48, 57.5% with 64 and 60% with 128 (tests
+    # passed: 57.5, 77.5, 80, 82.5%). The prompt keeps its anchor while the user types (completion/prompt.py),
+    # so the suffix is evaluated once a place (~15 ms a token here), not once a keystroke.
+    suffix_tokens: int = 64
     # Fill-in-the-middle: longest suggestion in tokens, and the time budget in milliseconds from taking the
     # request (prompt evaluation included) after which the part written that stands is shown: on 2 cores
     # (~25 tokens/s) a line or two; the model writes on to the plan's end, and Tab gets the rest from there.

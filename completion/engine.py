@@ -427,7 +427,7 @@ class Engine:
             backend, traits = self._ensure_backend()
             if traits.fim is None:
                 return 0
-            prompt = self._fim_prompt(request, language, traits.fim, plan)
+            prompt = self._fim_prompt(request, language, traits.fim)
             return backend.prefill(prompt.text, lambda: not job.cancelled, request.document or request.path)
 
         job: Job[int] = Job(run, PRIORITY_BACKGROUND)
@@ -437,21 +437,14 @@ class Engine:
             older.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
         return self._worker.submit(job)
 
-    def _fim_prompt(
-        self, request: FimRequest, language: str, fim: FimFormat, plan: Plan, background: bool = False
-    ) -> FimPrompt:
-        """The prompt for `request`: its context within the token budget, in the model's FIM format; at a
-        line's start (a block is asked for) with the longer suffix, on top of the budget, so that the rest
-        of the prompt stays as it was. So too in the `background` (a speculation, which no keystroke
-        re-evaluates): the code below is what tells the model where a suggestion ends."""
+    def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat) -> FimPrompt:
+        """The prompt for `request`: its context within the token budget, in the model's FIM format, laid
+        out as the document's last prompt was where that still holds (its anchor: completion/prompt.py)."""
         context = self._context_for(request.root).gather(request, language)
         config, key = self._config, request.document or request.path
-        line_start = plan.mode is Mode.BLOCK  # a block is asked for only at a line's start
-        roomy = line_start or background
-        extra = max(config.line_start_suffix_tokens - config.suffix_tokens, 0) if roomy else 0
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
         prompt = build_fim_prompt(
-            request, fim, self._count, config.context_tokens, config.suffix_tokens, context, previous, extra
+            request, fim, self._count, config.context_tokens, config.suffix_tokens, context, previous
         )
         self._layouts[key] = prompt.layout
         while len(self._layouts) > LAYOUTS_KEPT:
@@ -475,7 +468,7 @@ class Engine:
         if live and (cached := self._cache.lookup(request)) is not None:  # written while this one waited
             return Suggestion(cached, StopReason.CACHED)
         config, rules = self._config, rules_for(language)
-        prompt = self._fim_prompt(request, language, traits.fim, plan, background=not live)
+        prompt = self._fim_prompt(request, language, traits.fim)
         max_tokens = request.max_tokens or config.max_tokens  # a request's own limit wins over the setting
         max_tokens = min(max_tokens, plan.max_tokens or max_tokens)  # where only a short completion fits
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)

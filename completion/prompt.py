@@ -4,11 +4,14 @@ llama.cpp keeps the KV cache of the previous prompt and re-evaluates only from t
 differs. So the prompt runs from what changes least to what changes most: the request's notes (a notebook
 kernel's variables, as comments; they change when a cell runs), a folded view of the current
 file (its imports, the headers around the cursor, definitions it uses), then other files right above the
-prefix window (nearer the cursor they help more: docs/benchmarks.md), then the short suffix. While the
-user types, the previous prompt's Layout is kept: the window's first line stays put until the window
-outgrows its budget (then it jumps forward, leaving room to grow), and the folded view and other files
-are reused as they were for as long as the window and the enclosing scopes stay the same. So a
-keystroke re-evaluates only the typed text, the suffix and the markers.
+prefix window (nearer the cursor they help more: docs/benchmarks.md), then the suffix. While the user
+types, the previous prompt's Layout is kept: the window's first line stays put until the window outgrows
+its budget (then it jumps forward, leaving room to grow), and the folded view and other files are reused
+as they were for as long as the window and the enclosing scopes stay the same. And the prompt keeps its
+anchor: the place of the first request there ends the prefix part, and what was typed since follows the
+middle marker, as the start of the middle (llama.cpp's /infill does so with the cursor's line). So a
+keystroke re-evaluates only the typed text, never the suffix, and the suffix can be long enough to say
+where the code goes: it is paid once a place, not once a keystroke.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class Layout:
     head_snippets: int  # snippets in it
     files: str = ""  # other files shown above it
     files_shown: int = 0
+    anchored: str = ""  # the prompt up to its anchor, where the prefix part ends ("" for none yet)
+    suffix: str = ""  # the suffix shown after it
+    suffix_end: int = 0  # its last line, counted from the cursor's
 
 
 @dataclass(frozen=True)
@@ -136,13 +142,11 @@ def build_fim_prompt(
     suffix_budget: int,
     context: CodeContext | None = None,
     previous: Layout | None = None,
-    suffix_extra: int = 0,
 ) -> FimPrompt:
     """The FIM prompt for `request` in `fmt`: about `budget` tokens of code, `suffix_budget` of them
-    after the cursor (and `suffix_extra` more on top, leaving the rest of the layout as it is), laid out
-    like `previous` (the document's last prompt) where that still fits."""
+    after the cursor, laid out like `previous` (the document's last prompt) where that still fits."""
     context = context or CodeContext(files=request.context_files)
-    suffix, suffix_end = _suffix_window(request.suffix, suffix_budget + suffix_extra, count)
+    suffix, suffix_end = _suffix_window(request.suffix, suffix_budget, count)
     lines = request.prefix.split("\n")
     cursor_line = len(lines) - 1
     whole = max(budget - suffix_budget, 0)  # the window's budget when it starts at the file's top
@@ -165,15 +169,27 @@ def build_fim_prompt(
         if start > 0 and context.snippets:
             visible = range(start, cursor_line + suffix_end + 1)
             head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
-    layout = Layout(start, scopes, head, shown, files_text, files_shown)
     notes = _notes_block(request.notes, context.comment, count, int(budget * NOTES_SHARE))  # first: changes least
     if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments above the window
-        infill = fmt.infill.format(prefix=notes + head + files_text + prefix, suffix=suffix)
-        return FimPrompt(infill, start, suffix_end, files_shown, shown, layout)
-    infill = fmt.infill.format(prefix=notes + head + prefix, suffix=suffix)
-    header = fmt.repo_header.format(repo=request.repo or "workspace")
-    text = header + files_text + fmt.current_file.format(path=request.path) + infill
+        lead, code = "", notes + head + files_text + prefix
+    else:
+        lead = fmt.repo_header.format(repo=request.repo or "workspace") + files_text
+        lead, code = lead + fmt.current_file.format(path=request.path), notes + head + prefix
+    opening, between, closing = fmt.infill_markers
+    to_cursor = lead + opening + code  # the prompt up to the cursor, were the anchor here
+    if previous is not None and _anchor_holds(previous, to_cursor, request.suffix):
+        anchored, suffix, suffix_end = previous.anchored, previous.suffix, previous.suffix_end
+    else:
+        anchored = to_cursor
+    layout = Layout(start, scopes, head, shown, files_text, files_shown, anchored, suffix, suffix_end)
+    text = anchored + between + suffix + closing + to_cursor[len(anchored) :]
     return FimPrompt(text, start, suffix_end, files_shown, shown, layout)
+
+
+def _anchor_holds(previous: Layout, to_cursor: str, suffix: str) -> bool:
+    """Whether the previous prompt's anchor still splits this one: nothing before it changed, and the
+    text after the cursor still begins with the suffix it showed (typing inserts at the cursor)."""
+    return bool(previous.anchored) and to_cursor.startswith(previous.anchored) and suffix.startswith(previous.suffix)
 
 
 def _notes_block(notes: str, comment: str, count: TokenCounter, budget: int) -> str:

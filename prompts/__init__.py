@@ -30,6 +30,14 @@ class FimFormat:
     infill: str  # {prefix}, {suffix}
     stop: tuple[str, ...]  # strings that end a completion
 
+    @property
+    def infill_markers(self) -> tuple[str, str, str]:
+        """The infill's text before the prefix, between prefix and suffix, and after the suffix: every
+        family here orders them prefix-suffix-middle, so what follows the last is the middle so far."""
+        opening, rest = self.infill.split("{prefix}")
+        between, closing = rest.split("{suffix}")
+        return opening, between, closing
+
 
 @cache
 def fim_formats() -> tuple[FimFormat, ...]:

@@ -57,13 +57,12 @@ def test_next_keystroke_reuses_the_cached_prompt(qwen_engine: Engine) -> None:
     assert second.timings.evaluated_tokens < 10
 
 
-def test_a_line_start_shows_more_of_the_code_below_than_a_keystroke_mid_line(qwen_engine: Engine) -> None:
+def test_typing_on_re_evaluates_only_what_was_typed_not_the_code_below(qwen_engine: Engine) -> None:
     below = "\n" + "".join(f"after{n} = {n}\n" for n in range(100))
-    mid_line = qwen_engine.complete(FimRequest("x = 1\ny = ", below))
-    line_start = qwen_engine.complete(FimRequest("x = 1\n", below))
-    config = qwen_engine.config
-    extra = line_start.timings.prompt_tokens - mid_line.timings.prompt_tokens
-    assert config.line_start_suffix_tokens - config.suffix_tokens - 16 < extra <= config.line_start_suffix_tokens
+    first = qwen_engine.complete(FimRequest("x = 1\ny = ", below, document="below"))
+    typed = qwen_engine.complete(FimRequest("x = 1\ny = 2\nz = ", below, document="below"))
+    assert first.timings.prompt_tokens > qwen_engine.config.suffix_tokens  # the code below is in the prompt
+    assert typed.timings.prompt_tokens > 0 and typed.timings.evaluated_tokens < 10  # ...cached behind the anchor
 
 
 def test_typing_what_the_suggestion_begins_with_is_answered_from_the_cache(qwen_engine: Engine) -> None:

@@ -86,17 +86,41 @@ def test_budget_keeps_the_lines_nearest_the_cursor() -> None:
     assert count_words(prompt.text.split("<|fim_suffix|>")[1]) <= 60
 
 
-def test_a_longer_suffix_at_a_line_start_leaves_the_prefix_side_as_it_was() -> None:
-    prefix = "".join(f"line{n} = {n}\n" for n in range(500))
-    suffix = "\n" + "".join(f"after{n} = {n}\n" for n in range(500))
-    fmt, request = fim_format("qwen2.5-coder"), FimRequest(prefix, suffix)
-    typing = build_fim_prompt(request, fmt, count_words, 400, 10)
-    line_start = build_fim_prompt(request, fmt, count_words, 400, 10, None, typing.layout, suffix_extra=90)
-    before = typing.text.split("<|fim_suffix|>")[0]
-    assert line_start.text.startswith(before + "<|fim_suffix|>")  # the cached part is reused
-    assert line_start.layout == typing.layout
-    assert line_start.suffix_end_line > typing.suffix_end_line + 10
-    assert count_words(line_start.text.split("<|fim_suffix|>")[1]) <= 100
+def test_typing_keeps_the_anchor_so_the_suffix_is_not_evaluated_again() -> None:
+    prefix = "".join(f"line{n} = {n}\n" for n in range(50)) + "def f(a):\n    "
+    suffix = "\n" + "".join(f"after{n} = {n}\n" for n in range(50))
+    fmt = fim_format("qwen2.5-coder")
+    first = build_fim_prompt(FimRequest(prefix, suffix), fmt, count_words, 400, 60)
+    assert first.text.endswith("<|fim_middle|>")
+    typing = build_fim_prompt(FimRequest(prefix + "return a", suffix), fmt, count_words, 400, 60, None, first.layout)
+    assert typing.text == first.text + "return a"  # the typed text is the middle so far: all else is cached
+    assert typing.suffix_end_line == first.suffix_end_line
+    # what this split says is the document: the prefix part, the typed middle, the suffix after the cursor
+    before, rest = typing.text.removeprefix("<|fim_prefix|>").split("<|fim_suffix|>")
+    shown_suffix, middle = rest.split("<|fim_middle|>")
+    assert (prefix + "return a").endswith(before + middle) and suffix.startswith(shown_suffix)
+
+
+@pytest.mark.parametrize(
+    "prefix_after, suffix_after",
+    [
+        ("def f(a):\n", "\n"),  # deleted back past the anchor
+        ("def g(a):\n    ", "\n"),  # an edit above it
+        ("def f(a):\n    x", ")\n"),  # the text after the cursor changed (an editor closed a bracket)
+    ],
+)
+def test_an_edit_that_breaks_the_anchor_sets_a_new_one_at_the_cursor(prefix_after: str, suffix_after: str) -> None:
+    fmt = fim_format("qwen2.5-coder")
+    first = build_fim_prompt(FimRequest("def f(a):\n    ", "\n"), fmt, count_words, 400, 60)
+    after = build_fim_prompt(FimRequest(prefix_after, suffix_after), fmt, count_words, 400, 60, None, first.layout)
+    assert after.text == build_fim_prompt(FimRequest(prefix_after, suffix_after), fmt, count_words, 400, 60).text
+    assert after.text.endswith("<|fim_middle|>")
+
+
+def test_every_family_puts_the_middle_last() -> None:
+    for fmt in fim_formats():  # what follows the infill is the middle so far
+        opening, between, closing = fmt.infill_markers
+        assert fmt.infill == opening + "{prefix}" + between + "{suffix}" + closing
 
 
 def typed(prefix: str, text: str, previous: Layout | None) -> FimPrompt:
