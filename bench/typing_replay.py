@@ -107,7 +107,8 @@ class Measure:
         self.accepted.append(len(taken))
         self.right.append(right_chars(suggestion, truth))
         if self.verbose:
-            print(f"{latency_ms:8.0f} ms {evaluated:5d} tokens {len(taken):3d} taken  {suggestion[:50]!r}")
+            wanted = "" if taken == suggestion else f"  wanted {truth[:30]!r}"
+            print(f"{latency_ms:8.0f} ms {evaluated:5d} tokens {len(taken):3d} taken  {suggestion[:50]!r}{wanted}")
         return taken
 
 

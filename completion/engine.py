@@ -36,7 +36,7 @@ from completion.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.rhythm import TypingRhythm
 from completion.rules import LanguageRules, rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
-from completion.shape import clean_suggestion, standing_end, stop_index
+from completion.shape import added_comment_end, clean_suggestion, standing_end, stop_index
 from completion.stream import ChatStream
 from completion.syntax import SyntaxCache
 from completion.think import ThinkSplitter, open_thinking
@@ -474,7 +474,7 @@ class Engine:
         params = SamplingParams(max_tokens=max_tokens, stop=traits.fim.stop + request.stop)
         budget_s = (request.time_budget_ms or config.time_budget_ms) / 1000
         line_before = request.prefix.rsplit("\n", 1)[-1]
-        text, reason, first_at = "", StopReason.END, 0.0
+        text, reason, first_at, first_line = "", StopReason.END, 0.0, True
         continuation = continuation or self._continuation_of(request, job, language, plan)
         with self._lock:
             self._continuation = continuation  # typing what it writes follows it, from its first token on
@@ -485,6 +485,8 @@ class Engine:
                 now = time.perf_counter()
                 first_at = first_at or now
                 text += piece
+                if first_line and "\n" in text:  # before anything of it is shown or followed
+                    text, first_line = text[added_comment_end(text, line_before, request.suffix, rules) :], False
                 continuation.text = text
                 if "\n" in piece and (cut := stop_index(text, plan, line_before, request.suffix, rules)) is not None:
                     text, reason = text[:cut], StopReason.STOP
@@ -500,6 +502,7 @@ class Engine:
                     continuation.serve()
             else:
                 reason = generation.stop_reason
+                text = text[added_comment_end(text, line_before, request.suffix, rules) :] if first_line else text
         except Exception as exc:
             continuation.cancel(str(exc) or "the generation failed")
             raise

@@ -189,7 +189,12 @@ def build_fim_prompt(
 def _anchor_holds(previous: Layout, to_cursor: str, suffix: str) -> bool:
     """Whether the previous prompt's anchor still splits this one: nothing before it changed, and the
     text after the cursor still begins with the suffix it showed (typing inserts at the cursor)."""
-    return bool(previous.anchored) and to_cursor.startswith(previous.anchored) and suffix.startswith(previous.suffix)
+    return (
+        bool(previous.anchored)
+        and to_cursor.startswith(previous.anchored)
+        and suffix.startswith(previous.suffix)
+        and "\n" not in to_cursor[len(previous.anchored) :]
+    )
 
 
 def _notes_block(notes: str, comment: str, count: TokenCounter, budget: int) -> str:

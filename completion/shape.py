@@ -80,6 +80,17 @@ def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: Lang
     return None
 
 
+def added_comment_end(text: str, line_before: str, suffix: str, rules: LanguageRules) -> int:
+    """How much of `text` to drop where it begins by appending a comment to the line of code the user
+    just ended (a small model's habit at a line's end: `  # type: ignore`, `  # with context`): the code
+    that follows is what was asked for, and a comment the user wants they begin themselves. 0 elsewhere."""
+    first = text.split("\n", 1)[0]
+    code_before = line_before.strip() and rules.comment not in line_before
+    if code_before and first.lstrip().startswith(rules.comment) and not rest_of_line(suffix).strip():
+        return len(first)
+    return 0
+
+
 def _open_literal(code: str) -> bool:
     """True if `code` ends inside a literal that spans lines (a triple-quoted string, a template string)."""
     return code.count('"""') % 2 == 1 or code.count("'''") % 2 == 1 or STRINGS.sub("", code).count("`") % 2 == 1

@@ -6,7 +6,7 @@ import pytest
 
 from completion.plan import Mode, Plan, plan_completion
 from completion.rules import rules_for
-from completion.shape import bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
+from completion.shape import added_comment_end, bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
 from completion.syntax import SyntaxCache
 from completion.types import FimRequest
 
@@ -16,6 +16,7 @@ def finish(prefix: str, suffix: str, written: str, language: str) -> str:
     rules = rules_for(language)
     plan = plan_completion(FimRequest(prefix, suffix, language=language), language, SyntaxCache(), rules)
     line_before = prefix.rsplit("\n", 1)[-1]
+    written = written[added_comment_end(written, line_before, suffix, rules) :]
     cut = stop_index(written + "\n", plan, line_before, suffix, rules)
     return clean_suggestion(written[:cut] if cut is not None else written, prefix, suffix, plan.max_indent)
 
@@ -155,3 +156,21 @@ def test_a_model_drifting_into_markdown_is_cut() -> None:
     written = "    raise NotFound(name)\n```\n\n**Question**: how do I"
     assert finish("def f(name):\n", "\n", written, "python") == "    raise NotFound(name)"
     assert finish("Some text\n", "\n", "```python\nx = 1\n```\n", "markdown").startswith("```python")
+
+
+@pytest.mark.parametrize(
+    "prefix, suffix, written, language, kept",
+    [  # at the end of a line of code the model likes to append a comment: the code after it is what counts
+        ("if key in cache:", "\n", "  # hit\n    return cache[key]\n", "python", "\n    return cache[key]"),
+        ("if (hit) {", "\n}", "  // cached\n  return cache[key];\n", "javascript", "\n  return cache[key];"),
+        ("x = compute()", "\n", "  # type: ignore", "python", ""),
+        # the user began the comment, or there is no code on the line, or text follows the cursor: kept
+        ("x = compute()  #", "\n", " type: ignore", "python", " type: ignore"),
+        ("def f():\n    ", "\n", "# the total\n    return 1\n", "python", "# the total\n    return 1"),
+        ("call(", ")\n", " # why\n", "python", " # why"),
+    ],
+)
+def test_a_comment_appended_to_the_line_just_written_is_dropped(
+    prefix: str, suffix: str, written: str, language: str, kept: str
+) -> None:
+    assert finish(prefix, suffix, written, language) == kept
