@@ -7,11 +7,13 @@ file (its imports, the headers around the cursor, definitions it uses), then oth
 prefix window (nearer the cursor they help more: docs/benchmarks.md), then the suffix. While the user
 types, the previous prompt's Layout is kept: the window's first line stays put until the window outgrows
 its budget (then it jumps forward, leaving room to grow), and the folded view and other files are reused
-as they were for as long as the window and the enclosing scopes stay the same. And the prompt keeps its
-anchor: the place of the first request there ends the prefix part, and what was typed since follows the
-middle marker, as the start of the middle (llama.cpp's /infill does so with the cursor's line). So a
-keystroke re-evaluates only the typed text, never the suffix, and the suffix can be long enough to say
-where the code goes: it is paid once a place, not once a keystroke.
+as they were for as long as the window and the enclosing scopes stay the same. And within a line the
+prompt keeps its anchor: the first request on the line ends the prefix part, and what was typed since
+follows the middle marker, as the start of the middle (llama.cpp's /infill does so with the cursor's
+line). So a keystroke re-evaluates only the typed text, never the suffix, and the suffix can be long
+enough to say where the code goes: it is paid once a line, not once a keystroke. (Across lines the
+middle grows long, and the small model then writes on as a plain language model would: trailing
+comments, 416 characters saved of 1,010 on the typing replay against 468 with the anchor kept to a line.)
 """
 
 from __future__ import annotations
@@ -187,8 +189,9 @@ def build_fim_prompt(
 
 
 def _anchor_holds(previous: Layout, to_cursor: str, suffix: str) -> bool:
-    """Whether the previous prompt's anchor still splits this one: nothing before it changed, and the
-    text after the cursor still begins with the suffix it showed (typing inserts at the cursor)."""
+    """Whether the previous prompt's anchor still splits this one: nothing before it changed, the text
+    after the cursor still begins with the suffix it showed (typing inserts at the cursor), and the
+    cursor is still on the anchor's line."""
     return (
         bool(previous.anchored)
         and to_cursor.startswith(previous.anchored)

@@ -107,6 +107,7 @@ def test_typing_keeps_the_anchor_so_the_suffix_is_not_evaluated_again() -> None:
         ("def f(a):\n", "\n"),  # deleted back past the anchor
         ("def g(a):\n    ", "\n"),  # an edit above it
         ("def f(a):\n    x", ")\n"),  # the text after the cursor changed (an editor closed a bracket)
+        ("def f(a):\n    x = 1\n    ", "\n"),  # a new line: a long middle makes the model write on as a plain LM
     ],
 )
 def test_an_edit_that_breaks_the_anchor_sets_a_new_one_at_the_cursor(prefix_after: str, suffix_after: str) -> None:
