@@ -140,7 +140,8 @@ $(LLAMA_SERVER):
 	timeout 600 $(BIN)/python -m pip download --quiet --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d build/llama-server
 	tar xzf build/llama-server/llama_cpp_python-0.3.36.tar.gz -C build/llama-server --strip-components=1
 	cd build/llama-server && timeout 600 cmake -S vendor/llama.cpp -B build -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+	  -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
 	cd build/llama-server && timeout 2400 cmake --build build --target llama-server -j2
 
 clean:
