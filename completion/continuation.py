@@ -26,11 +26,12 @@ class Follower:
     job: Job[Suggestion]
     typed: str  # what the user typed or accepted of the suggestion since it was asked for
     overdue_at: float  # time.perf_counter() after which whole lines are shown even if they do not stand
+    closes: int = 0  # brackets open at its cursor that the code below does not close (its plan's)
 
 
 # What of the text after what a follower typed can be shown to it now ("": nothing yet); with `overdue`,
 # whole lines that do not stand alone too (it has waited long enough).
-Standing = Callable[[FimRequest, str, bool], str]
+Standing = Callable[[Follower, str, bool], str]
 
 
 class Continuation:
@@ -64,7 +65,7 @@ class Continuation:
         into the cache), or it is a speculation. Only then may a request elsewhere end it."""
         return self.job.answered or self.job.priority != PRIORITY_INLINE
 
-    def follow(self, request: FimRequest, job: Job[Suggestion], patience_s: float) -> bool:
+    def follow(self, request: FimRequest, job: Job[Suggestion], patience_s: float, closes: int = 0) -> bool:
         """Answer `job` from this generation if `request` is on its path and it is still running: at once
         where what is written past the cursor already stands, else at the next line that makes it stand,
         or after `patience_s` at the next line end. An older follower is cancelled, as a newer request
@@ -73,7 +74,7 @@ class Continuation:
         with self._lock:
             if self._over or typed is None:
                 return False
-            follower = Follower(request, job, typed, time.perf_counter() + patience_s)
+            follower = Follower(request, job, typed, time.perf_counter() + patience_s, closes)
             older, self._followers = self._followers, [follower]
         for old in older:
             old.job.cancel("superseded by a newer request")
@@ -87,7 +88,7 @@ class Continuation:
         with self._lock:
             waiting = [f for f in self._followers if text.startswith(f.typed)]
         for follower in waiting:
-            shown = self._standing(follower.request, text[len(follower.typed) :], now > follower.overdue_at)
+            shown = self._standing(follower, text[len(follower.typed) :], now > follower.overdue_at)
             if shown:
                 with self._lock:
                     self._followers = [f for f in self._followers if f is not follower]

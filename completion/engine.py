@@ -31,7 +31,7 @@ from completion.continuation import Continuation, Follower
 from completion.errors import BackendUnavailable, ModelFileError, ModelLoadError, RequestError
 from completion.languages import language_of
 from completion.models import resolve_model_path
-from completion.plan import Mode, Plan, brackets_to_close, plan_completion
+from completion.plan import Mode, Plan, plan_completion
 from completion.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.rhythm import TypingRhythm
 from completion.rules import LanguageRules, rules_for
@@ -365,7 +365,7 @@ class Engine:
         if plan.mode is Mode.NONE:
             job.finish_now(Suggestion("", StopReason.STOP))
             return job
-        if self._follows(request, job):
+        if self._follows(request, job, plan):
             self._last_evaluated_tokens = 0  # answered from a generation already running, not one of its own
             return job
         if (cached := self._cache.lookup(request)) is not None:
@@ -375,13 +375,13 @@ class Engine:
             return job
         return self._worker.submit(job)
 
-    def _follows(self, request: FimRequest, job: Job[Suggestion]) -> bool:
+    def _follows(self, request: FimRequest, job: Job[Suggestion], plan: Plan) -> bool:
         """True if `job` is answered from the generation running now (`request` is on its path); a request
         anywhere else ends that generation once nobody waits for it, as it ends any background work."""
         continuation = self._continuation
         if continuation is None:
             return False
-        if continuation.follow(request, job, self._patience_s(request)):
+        if continuation.follow(request, job, self._patience_s(request), plan.closes):
             return True
         if continuation.in_background:
             self._end_continuation(continuation)
@@ -662,14 +662,14 @@ class Engine:
         )
 
 
-def _standing_part(request: FimRequest, rest: str, rules: LanguageRules, plan: Plan, overdue: bool) -> str:
-    """What of `rest` (written past `request`'s cursor) can be shown there now, cleaned ("": nothing yet):
-    the lines that stand alone there, or once `overdue`, whole lines however they end."""
+def _standing_part(follower: Follower, rest: str, rules: LanguageRules, plan: Plan, overdue: bool) -> str:
+    """What of `rest` (written past the follower's cursor) can be shown there now, cleaned ("": nothing
+    yet): the lines that stand alone there, or once `overdue`, whole lines however they end."""
+    request = follower.request
     if overdue:
         cut: int | None = rest.rfind("\n") if rest[: max(rest.rfind("\n"), 0)].strip() else None
     else:
-        closes = brackets_to_close(request.prefix, request.suffix, rules)  # what is open at this cursor
-        cut = standing_end(rest, request.prefix.rsplit("\n", 1)[-1], rules, closes)
+        cut = standing_end(rest, request.prefix.rsplit("\n", 1)[-1], rules, follower.closes)
     return clean_suggestion(rest[:cut], request.prefix, request.suffix, plan.max_indent) if cut is not None else ""
 
 

@@ -18,7 +18,7 @@ from completion.types import FimRequest
 AFTER_CURSOR = set(")]}>'\"`;,:") | {" ", "\t"}  # text after the cursor that still allows a completion
 OPENERS, CLOSERS = "([{", ")]}"
 STRINGS = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|`[^`]*`")  # one-line string literals
-BRACKETS_LOOKBACK_LINES = 80  # lines above the cursor searched for brackets still open at it
+BRACKETS_LOOKBACK_LINES = 80  # lines around the cursor searched for brackets open at it, closed below
 MID_LINE_MAX_TOKENS = 24  # before closing brackets, only a short completion fits
 
 
@@ -73,7 +73,7 @@ def brackets_to_close(prefix: str, suffix: str, rules: LanguageRules) -> int:
             elif char in OPENERS:
                 open_, pending = (open_, pending - 1) if pending else (open_ + 1, pending)
     closed = sum(char in CLOSERS for char in _code_of(suffix.split("\n", 1)[0], rules))
-    for line in suffix.split("\n")[1:]:
+    for line in suffix.split("\n", BRACKETS_LOOKBACK_LINES + 1)[1 : BRACKETS_LOOKBACK_LINES + 1]:
         code = _code_of(line, rules).strip()
         if not code:
             continue

@@ -16,7 +16,7 @@ def job(priority: int = PRIORITY_INLINE) -> Job[Suggestion]:
     return Job(lambda job: Suggestion("", StopReason.END), priority)
 
 
-def lines(request: FimRequest, rest: str, overdue: bool) -> str:
+def lines(follower: Follower, rest: str, overdue: bool) -> str:
     """Stands: whole lines (or, overdue, anything written)."""
     return rest if overdue else rest[: rest.rfind("\n")] if "\n" in rest else ""
 
@@ -55,7 +55,7 @@ def test_a_follower_is_answered_once_a_line_past_its_cursor_stands() -> None:
 
 
 def test_an_overdue_follower_gets_whole_lines_that_do_not_stand() -> None:
-    never_stands = Continuation(ASKED, job(), lambda request, rest, overdue: rest if overdue else "")
+    never_stands = Continuation(ASKED, job(), lambda follower, rest, overdue: rest if overdue else "")
     never_stands.text = "a + b"
     follower = job()
     assert never_stands.follow(at(""), follower, patience_s=0)

@@ -20,3 +20,16 @@ export async function drive(outDir, name, result, journey) {
   }
   console.log(JSON.stringify(result));
 }
+
+/** The text of `selector`'s ghost text once it is non-empty (it appears empty while the suggestion
+ * streams, then fills in), or "" after `timeoutMs`; read again after a short settle. */
+export async function ghostText(page, selector, timeoutMs = 120_000) {
+  const ghost = page.locator(selector);
+  const read = async () => (await ghost.allInnerTexts()).join("\n");
+  const startedAt = Date.now();
+  while (Date.now() - startedAt < timeoutMs && !(await read()).trim()) {
+    await page.waitForTimeout(250);
+  }
+  await page.waitForTimeout(500);
+  return read();
+}

@@ -1,7 +1,7 @@
 // Drives JupyterLab in Debian's Chromium as a person would: open a notebook, type at the end of a code
 // cell, wait for tabwise's ghost text, accept it with Tab, run a %%ask cell, save.
 // Usage: node jupyterlab_drive.mjs URL TYPED OUT_DIR. Prints one JSON line with what it saw.
-import { drive } from "./browser.mjs";
+import { drive, ghostText } from "./browser.mjs";
 import path from "node:path";
 
 const [url, typed, outDir] = process.argv.slice(2);
@@ -42,14 +42,8 @@ await drive(outDir, "jupyterlab", result, async (page) => {
   await page.keyboard.press("Control+End");
   await page.keyboard.type(typed, { delay: 60 });
   step("typed");
+  result.ghost = await ghostText(page, ".jp-GhostText");
   const ghost = page.locator(".jp-GhostText");
-  const typedAt = Date.now(); // the ghost appears empty while the suggestion streams, then fills in
-  while (Date.now() - typedAt < 120_000 && !result.ghost.trim()) {
-    await page.waitForTimeout(250);
-    result.ghost = (await ghost.allInnerTexts()).join("\n");
-  }
-  await page.waitForTimeout(500);
-  result.ghost = (await ghost.allInnerTexts()).join("\n");
   await page.screenshot({ path: path.join(outDir, "jupyterlab-ghost-text.png") });
   await page.keyboard.press("Tab");
   await ghost.first().waitFor({ state: "detached", timeout: 10_000 }).catch(() => undefined);

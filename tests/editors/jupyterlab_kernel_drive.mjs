@@ -2,7 +2,7 @@
 // file, run that cell, then type `df["` in the next cell and wait for tabwise's ghost text (the column
 // names are only in the CSV file: the kernel's variables are what tells the model).
 // Usage: node jupyterlab_kernel_drive.mjs URL TYPED OUT_DIR. Prints one JSON line with what it saw.
-import { drive } from "./browser.mjs";
+import { drive, ghostText } from "./browser.mjs";
 import path from "node:path";
 
 const [url, typed, outDir] = process.argv.slice(2);
@@ -34,14 +34,7 @@ await drive(outDir, "jupyterlab-kernel", result, async (page) => {
   await editor.click();
   await page.keyboard.type(typed, { delay: 80 });
   step("typed");
-  const ghost = page.locator(".jp-GhostText");
-  const typedAt = Date.now(); // the ghost appears empty while the suggestion streams, then fills in
-  while (Date.now() - typedAt < 120_000 && !result.ghost.trim()) {
-    await page.waitForTimeout(250);
-    result.ghost = (await ghost.allInnerTexts()).join("\n");
-  }
-  await page.waitForTimeout(500);
-  result.ghost = (await ghost.allInnerTexts()).join("\n");
+  result.ghost = await ghostText(page, ".jp-GhostText");
   result.cell = await editor.innerText();
   await page.screenshot({ path: path.join(outDir, "jupyterlab-kernel-ghost-text.png") });
   step("ghost text");

@@ -79,6 +79,14 @@ async def suggestion(client: LanguageClient, line: int, character: int) -> list[
     return [str(item.insert_text) for item in answer.items]
 
 
+async def explanation(client: LanguageClient) -> object:
+    """What tabwise.explain answers for the document's first two lines."""
+    whole = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 11}}
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="tabwise.explain", arguments=[URI, whole])
+    )
+
+
 def errors(client: LanguageClient) -> list[str]:
     return [m.message for m in client.messages if m.type == types.MessageType.Error]
 
@@ -86,13 +94,7 @@ def errors(client: LanguageClient) -> list[str]:
 async def test_a_suggestion_and_an_explanation(remote_client: LanguageClient, qwen_server: Server) -> None:
     open_document(remote_client, URI, TEXT)
     assert await suggestion(remote_client, 1, 11) == ["a + b"]
-    answer = await remote_client.workspace_execute_command_async(
-        types.ExecuteCommandParams(
-            command="tabwise.explain",
-            arguments=[URI, {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 11}}],
-        )
-    )
-    assert answer == CHAT_SCRIPT
+    assert await explanation(remote_client) == CHAT_SCRIPT
     status = await remote_client.protocol.send_request_async("tabwise/status", {})
     assert status.device == "llama-server" and status.server == qwen_server.url and status.model == "qwen"
 
@@ -100,13 +102,7 @@ async def test_a_suggestion_and_an_explanation(remote_client: LanguageClient, qw
 async def test_an_openai_compatible_server(openai_client: LanguageClient) -> None:
     open_document(openai_client, URI, TEXT)
     assert await suggestion(openai_client, 1, 11) == ["a + b"]
-    answer = await openai_client.workspace_execute_command_async(
-        types.ExecuteCommandParams(
-            command="tabwise.explain",
-            arguments=[URI, {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 11}}],
-        )
-    )
-    assert answer == CHAT_SCRIPT
+    assert await explanation(openai_client) == CHAT_SCRIPT
 
 
 async def test_cancel_stops_the_server(endless_remote_client: LanguageClient, endless_server: Server) -> None:

@@ -9,7 +9,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import FIM_SCRIPT
-from tests.lsp.conftest import idle_status, inline_params, open_document
+from tests.lsp.conftest import idle_status, inline_params, insert_text, open_document
 
 
 @pytest.mark.asyncio
@@ -25,16 +25,6 @@ async def test_opening_a_file_warms_the_first_suggestion(client: LanguageClient)
     assert status.lastEvaluatedTokens <= 1, status  # without the warm-up: the whole prompt, 800+ tokens
 
 
-def type_at(client: LanguageClient, uri: str, version: int, line: int, column: int, text: str) -> None:
-    position = types.Position(line, column)
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(position, position), text=text)],
-        )
-    )
-
-
 @pytest.mark.asyncio
 async def test_an_edit_somewhere_new_is_warmed_at_once_not_after_a_pause(client: LanguageClient) -> None:
     uri = "file:///work/long.py"
@@ -42,10 +32,10 @@ async def test_an_edit_somewhere_new_is_warmed_at_once_not_after_a_pause(client:
     open_document(client, uri, "\n".join(lines) + "\n")
     await idle_status(client)  # the end of the file is warm
     typed = "total = "
-    type_at(client, uri, 2, 199, len(lines[199]), "\n")  # Enter at the end of line 199
+    insert_text(client, uri, 2, 199, len(lines[199]), "\n")  # Enter at the end of line 199
     for column, char in enumerate(typed):  # typing without a pause: only the first edit there can warm
         await asyncio.sleep(0.1)
-        type_at(client, uri, column + 3, 200, column, char)
+        insert_text(client, uri, column + 3, 200, column, char)
     result = await client.text_document_inline_completion_async(inline_params(uri, 200, len(typed)))
     assert result is not None and result.items
     status = await idle_status(client)
