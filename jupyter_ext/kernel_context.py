@@ -6,7 +6,8 @@ machinery leaves no trace: an `execute_request` with `silent=True` and `store_hi
 code and one user expression. A silent request gets no execution count, no history entry, no
 `execute_input` broadcast, and a user expression is evaluated without the display hook (`_`, `Out`
 stay as they were). The expression runs the summary's source in a fresh namespace of its own (the
-kernel need not have tabwise installed), naming nothing of the user's but `__import__`.
+kernel need not have tabwise installed), and resolves no name at all: a notebook may define `__import__`,
+`exec`, `str` or `len`, and none of them is called.
 
 It is asked again after each cell the user runs (an `execute_input` on the kernel's IOPub channel, then
 the kernel idle again), never per keystroke; a request meanwhile takes the last summary. Only a
@@ -32,10 +33,12 @@ FIRST_WAIT_S = 2.0  # a notebook's first request waits this long at most for a s
 REPLY_WAIT_S = 900.0  # a summary queued behind a long cell is given up after this; the next cell asks again
 KEY = "tabwise"  # the user expression's name in the reply
 SOURCE = (Path(__file__).parent / "kernel_summary.py").read_text(encoding="utf-8")
-# One expression: run the summary's source in a namespace of its own, with the real builtins, and call it.
+# One expression that names nothing: it is evaluated in the user's namespace, where `__import__`, `exec` or
+# `str` may be the notebook's own. A new function's `__builtins__` is the builtins dict the namespace runs
+# with (the interpreter's; Python 3.10+); the summary's source runs in a namespace of its own with them.
 EXPRESSION = (
-    "(lambda b: (lambda g: b.exec(b.compile(" + repr(SOURCE) + ", '<tabwise kernel summary>', 'exec'), g)"
-    " or g['kernel_summary']())({'__builtins__': b, '__name__': 'tabwise_kernel_summary'}))(__import__('builtins'))"
+    "(lambda b: (lambda g: b['exec'](b['compile'](" + repr(SOURCE) + ", '<tabwise kernel summary>', 'exec'), g)"
+    " or g['kernel_summary']())({'__builtins__': b, '__name__': 'tabwise_kernel_summary'}))((lambda: 0).__builtins__)"
 )
 ASK_FAILED = (asyncio.TimeoutError, zmq.ZMQError, RuntimeError, KeyError, TypeError, ValueError, SyntaxError)
 

@@ -3,9 +3,12 @@
 The kernel asks through the Jupyter server that started it; without one (terminal IPython, VS Code
 notebooks, or `--local`) it asks the tabwise service itself and says so once. Either way the engine is
 the service's, shared with every notebook and editor: no kernel loads a model. User code is never executed on the way:
-`{name}` is filled with the variable's text, and the context is the source of recent cells and a
-summary of the kernel's variables (jupyter_ext/kernel_summary.py: types, columns, shapes, keys, read
-without calling any of the user's code), the same one ghost text gets.
+`{name}` is filled with the variable's value when it is a builtin one (a str as it is, numbers, lists,
+dicts as Python writes them, cut before they are formatted) and with its summary line otherwise (a
+DataFrame's rows and columns, an object's type: never its `str()`, which is the notebook's code), and the
+context is the source of recent cells and a summary of the kernel's variables
+(jupyter_ext/kernel_summary.py: types, columns, shapes, keys, read without calling any of the user's
+code), the same one ghost text gets.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from IPython.display import Markdown, display
 
 from completion.errors import TabwiseError
 from jupyter_ext.client import Client, ServiceKernelClient, find_server
-from jupyter_ext.kernel_summary import summarize
+from jupyter_ext.kernel_summary import summarize, value_text
 
 RECENT_CELLS = 3  # cells of code shown as context
 VALUE_CHARS = 2000  # longest text a `{name}` becomes
@@ -99,9 +102,10 @@ class AskMagics(Magics):
             print("usage: %%ask [-f code] [--local] (question in the cell) | %ask explain | %ask fix | %ask status")
 
     def inputs(self) -> list[str]:
-        """Source of the cells run before this one, oldest first (IPython's `In`, without this cell)."""
-        history = list(self.shell.user_ns.get("In", []))[1:-1]
-        return [source for source in history if source.strip()]
+        """Source of the cells run before this one, oldest first (IPython's `In`, without this cell: read from
+        its history manager, as the notebook may rebind the name `In`)."""
+        history = self.shell.history_manager.input_hist_parsed[1:-1]
+        return [source for source in history if type(source) is str and source.strip()]
 
     def previous_cell(self) -> str:
         inputs = self.inputs()
@@ -124,14 +128,15 @@ class AskMagics(Magics):
 
 
 def fill_placeholders(text: str, namespace: dict[str, Any]) -> str:
-    """`{name}` becomes the text of the user's variable `name` (others stay as written)."""
+    """`{name}` becomes the text of the user's variable `name` (others stay as written), made by the kernel
+    summary's reader, which calls none of the notebook's code (`str(value)` would call its `__str__`)."""
+    variables = {key: value for key, value in namespace.items() if type(key) is str}  # str keys: no user `__eq__`
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in namespace:
+        if name not in variables:
             return match.group(0)
-        shown = str(namespace[name])
-        return shown if len(shown) <= VALUE_CHARS else shown[:VALUE_CHARS] + " …"
+        return value_text(name, variables[name], VALUE_CHARS)
 
     return PLACEHOLDER.sub(value, text)
 

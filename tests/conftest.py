@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny scripted GGUFs (real llama.cpp, known outputs) and engines on them."""
+"""Shared fixtures: tiny scripted GGUFs (real llama.cpp, known outputs) and engines on them; a notebook's
+namespace full of code the kernel summary must not run."""
 
 from __future__ import annotations
 
@@ -96,6 +97,25 @@ def qwen_engine(tiny_models: TinyModels) -> Iterator[Engine]:
 def endless_engine(tiny_models: TinyModels) -> Iterator[Engine]:
     with Engine(tiny_config(tiny_models.endless, time_budget_ms=600_000)) as engine:
         yield engine
+
+
+HOSTILE_CELL = Path(__file__).with_name("hostile_notebook.py")  # a cell whose values' hooks note each call
+
+
+@dataclass(frozen=True)
+class HostileNotebook:
+    namespace: dict[str, object]  # what running tests/hostile_notebook.py as a notebook cell left
+    touched: Path  # the file its hooks write their names to when anything calls them
+
+
+@pytest.fixture(scope="module")
+def hostile_notebook(tmp_path_factory: pytest.TempPathFactory) -> HostileNotebook:
+    """tests/hostile_notebook.py run as a notebook runs a cell: in a namespace named `__main__`, so its classes
+    are the notebook's."""
+    touched = tmp_path_factory.mktemp("hostile") / "touched.txt"
+    namespace: dict[str, object] = {"__name__": "__main__", "_touched": str(touched)}
+    exec(compile(HOSTILE_CELL.read_text(), str(HOSTILE_CELL), "exec"), namespace)
+    return HostileNotebook(namespace, touched)
 
 
 @pytest.fixture(autouse=True)

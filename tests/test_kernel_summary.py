@@ -3,6 +3,7 @@ methods would write a file or raise if anything called them."""
 
 from __future__ import annotations
 
+import tracemalloc
 import types
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from jupyter_ext.kernel_summary import TITLE, describe, summarize
+from tests.conftest import HostileNotebook
 
 frame = pd.DataFrame({"region": ["north", "south", "east"], "unit_price": [1.5, 2.25, 0.75], "qty": [3, 4, 5]})
 
@@ -189,3 +191,52 @@ def test_hostile_objects_are_described_without_calling_their_code(tmp_path: Path
     assert "mapped: dict 2 keys {'h': Touching, (1, 2): Touching}" in summary
     assert "meta: FromMeta\n" in summary and "fake: FakeFrame" in summary and "unmade: DataFrame (pandas)" in summary
     assert "def default(path, sep=..., *more, strict, **options)" in summary  # the default not shown
+
+
+HOSTILE_LINES = [  # each value holds a hook of the notebook's that reading it the easy way would call
+    ("extension_frame", "extension_frame: DataFrame 2 rows: a RecordingArray, b float64"),  # its array's dtype
+    ("extension_columns", "extension_columns: DataFrame (pandas)"),  # an index over it: its __len__, __getitem__
+    ("extension_series", "extension_series: Series 3 rows, RecordingArray, name None"),
+    ("zoned", "zoned: Series 2 rows, datetime64[us, Zone], name None"),  # str(tz) in the dtype's name
+    ("titled", "titled: ndarray shape (3,) {a int32, b float64}"),  # str(dtype) reprs a field's title
+    ("strings", "strings: ndarray shape (2,) StringDType (numpy)"),  # str(dtype) reprs its na_object
+    ("Keyed", "class Keyed: area(*, label)"),  # keys hashing like "__module__", "__init__": their __eq__
+    ("keyed", "keyed: Keyed"),  # and like "__dict__"
+    ("labelled", "def labelled(*, label)"),  # a __kwdefaults__ key hashing like "label"
+    ("pretender", "pretender: DataFrame (pandas)"),  # a class claiming pandas' module and name
+    ("big", "big: int (about 6021 digits)"),  # repr raises past 4300 digits
+    ("nested_keys", "nested_keys: dict 2 keys {(((((...),),),),): int 1, 'plain': int 2}"),  # 5000 deep
+]
+
+
+@pytest.mark.parametrize(("name", "line"), HOSTILE_LINES)
+def test_no_code_of_the_notebooks_runs(hostile_notebook: HostileNotebook, name: str, line: str) -> None:
+    described = describe(name, hostile_notebook.namespace[name])
+    assert not hostile_notebook.touched.exists(), hostile_notebook.touched.read_text()
+    assert described is not None and described[1] == line
+
+
+def test_every_variable_keeps_its_line_among_hostile_ones(hostile_notebook: HostileNotebook) -> None:
+    summary = summarize(hostile_notebook.namespace, budget=10_000)
+    assert not hostile_notebook.touched.exists(), hostile_notebook.touched.read_text()
+    for _name, line in HOSTILE_LINES:
+        assert line in summary.split("\n"), summary
+    assert "zone_indexed: Series 2 rows, int64, name None" in summary and summary.endswith("\ntotal: int 41")
+
+
+def test_a_huge_string_is_cut_before_it_is_formatted(hostile_notebook: HostileNotebook) -> None:
+    huge = hostile_notebook.namespace["huge"]
+    tracemalloc.start()
+    try:
+        described = describe("huge", huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert described == (1, f"huge: str '{'x' * 39}... (20000000 chars)")
+    assert peak < 100_000  # its repr would take 20 MB
+
+
+def test_each_variable_gets_its_line_whatever_another_one_does() -> None:
+    namespace = {"before": 1, "unmade": pd.Series.__new__(pd.Series), "big": -(2**20000), "after": 2}
+    lines = ["before: int 1", "unmade: Series (pandas)", "big: int (about 6021 digits)", "after: int 2"]
+    assert summarize(namespace) == "\n".join([TITLE, *lines])

@@ -22,7 +22,7 @@ from tornado.websocket import websocket_connect
 
 from completion.models import default_model_path
 from completion.service.rundir import RunDir, read_info
-from tests.conftest import TinyModels
+from tests.conftest import HOSTILE_CELL, TinyModels
 from tests.jupyter.recording_service import read_prompts
 from tests.jupyter.server import RunningServer, jupyter_server
 from tests.processes import private_service, running, service_env
@@ -205,6 +205,57 @@ def test_hostile_objects_are_summarised_without_their_code_and_no_trace_is_left(
     assert after["inputs"] == before["inputs"] + 2 and after["outputs"] == before["outputs"] == [2]
     assert before["last"] == after["last"] == "DataFrame"
     assert after["messages"] == before["messages"] == ["stream"]  # only the state cell's own print
+
+
+TRAPS = """
+import builtins as _builtins
+
+
+def _trap(name):
+    real = getattr(_builtins, name)
+
+    def trap(*args, **kwargs):
+        _touch(name)
+        return real(*args, **kwargs)
+
+    return trap
+
+
+globals().update({name: _trap(name) for name in ("__import__", "str", "repr", "len", "type", "getattr", "isinstance")})
+trapped = 1
+"""
+HOSTILE_LINES = [  # tests/hostile_notebook.py's variables as the summary and `{name}` show them
+    "extension_frame: DataFrame 2 rows: a RecordingArray, b float64",
+    "extension_columns: DataFrame (pandas)",
+    "zoned: Series 2 rows, datetime64[us, Zone], name None",
+    "titled: ndarray shape (3,) {a int32, b float64}",
+    "keyed: Keyed",
+    "big: int (about 6021 digits)",
+    "nested_keys: dict 2 keys {(((((...),),),),): int 1, 'plain': int 2}",
+]
+
+
+def test_a_hostile_notebook_gets_a_line_per_variable_and_none_of_its_code_runs(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    """Extension arrays, time zones, dtype titles, keys hashing like the names looked up, huge values, and
+    `__import__`, `str`, `repr`, `len`, `type`, `getattr`, `isinstance` of the notebook's own: each notes
+    in `touched` any call of it, and the summary and `%%ask {name}` make none."""
+    touched = tmp_path / "touched.txt"
+    with notebook(tmp_path, *tiny(tiny_models)) as nb:
+        nb.run("%load_ext jupyter_ext")
+        nb.run(LOAD)
+        nb.run(f"_touched = {str(touched)!r}\n" + HOSTILE_CELL.read_text())
+        nb.run(TRAPS)
+        summary = nb.wait_for_summary("trapped: int 1")
+        before = len(read_prompts(nb.prompts))
+        nb.run("%%ask\nWhat are {extension_frame} and {zoned} and {big}?")
+        asked = [prompt for prompt in read_prompts(nb.prompts)[before:] if "What are" in prompt]
+    assert not touched.exists(), touched.read_text()
+    for line in [SUMMARY_LINE, *HOSTILE_LINES]:
+        assert line in summary.split("\n"), summary
+    question = "What are DataFrame 2 rows: a RecordingArray, b float64 and Series 2 rows, datetime64[us, Zone], name"
+    assert asked and f"{question} None and int (about 6021 digits)?" in asked[0], asked
 
 
 def state_of(nb: Notebook) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 
 from completion.service.rundir import RunDir, read_info
 from jupyter_ext.magics import fill_placeholders, first_code_block
-from tests.conftest import CHAT_SCRIPT, TinyModels
+from tests.conftest import CHAT_SCRIPT, HostileNotebook, TinyModels
 from tests.jupyter.server import RunningServer, jupyter_server
 
 pytestmark = pytest.mark.timeout(300)
@@ -96,6 +96,23 @@ def test_placeholders_take_the_users_values_and_nothing_runs() -> None:
     filled = fill_placeholders("Sum {rows}; {missing} stays; {rows.__class__} is no name; {name}", namespace)
     assert filled.startswith("Sum [1, 2]; {missing} stays; {rows.__class__} is no name; xxx")
     assert len(filled) < 2100
+
+
+def test_placeholders_run_none_of_the_notebooks_code(hostile_notebook: HostileNotebook) -> None:
+    shown = {  # a placeholder -> what it becomes: the summary's reading, never the value's str()
+        "extension_frame": "DataFrame 2 rows: a RecordingArray, b float64",
+        "zoned": "Series 2 rows, datetime64[us, Zone], name None",
+        "titled": "ndarray shape (3,) {a int32, b float64}",
+        "keyed": "Keyed",
+        "pretender": "DataFrame (pandas)",
+        "labelled": "def labelled(*, label)",
+        "big": "int (about 6021 digits)",
+        "nested_keys": "{(((((...,),),),),): 1, 'plain': 2}",
+        "huge": "x" * 2000 + " …",
+    }
+    filled = fill_placeholders(" | ".join(f"{{{name}}}" for name in shown), hostile_notebook.namespace)
+    assert not hostile_notebook.touched.exists(), hostile_notebook.touched.read_text()
+    assert filled.split(" | ") == list(shown.values())
 
 
 def test_first_code_block() -> None:
