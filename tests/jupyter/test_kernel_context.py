@@ -221,6 +221,13 @@ def _trap(name):
     return trap
 
 
+class _Cells(list):
+    def __iter__(self):
+        _touch("In")
+        return super().__iter__()
+
+
+In = _Cells(In)  # %%ask reads recent cells from IPython's own history, not from this name
 globals().update({name: _trap(name) for name in ("__import__", "str", "repr", "len", "type", "getattr", "isinstance")})
 trapped = 1
 """
@@ -238,9 +245,9 @@ HOSTILE_LINES = [  # tests/hostile_notebook.py's variables as the summary and `{
 def test_a_hostile_notebook_gets_a_line_per_variable_and_none_of_its_code_runs(
     tiny_models: TinyModels, tmp_path: Path
 ) -> None:
-    """Extension arrays, time zones, dtype titles, keys hashing like the names looked up, huge values, and
-    `__import__`, `str`, `repr`, `len`, `type`, `getattr`, `isinstance` of the notebook's own: each notes
-    in `touched` any call of it, and the summary and `%%ask {name}` make none."""
+    """Extension arrays, time zones, dtype titles, keys hashing like the names looked up, huge values, an `In`
+    of its own, and `__import__`, `str`, `repr`, `len`, `type`, `getattr`, `isinstance` of the notebook's
+    own: each notes in `touched` any call of it, and the summary and `%%ask {name}` make none."""
     touched = tmp_path / "touched.txt"
     with notebook(tmp_path, *tiny(tiny_models)) as nb:
         nb.run("%load_ext jupyter_ext")
