@@ -11,11 +11,12 @@ from __future__ import annotations
 import http.server
 import json
 import select
-import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 ANSWER = "a + b"  # what "answer" writes
@@ -30,9 +31,13 @@ class StandIn(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server_address[1]}"
+        if tls is not None:  # (certificate, key)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.socket = context.wrap_socket(self.socket, server_side=True)
         self.default = "answer"  # what /completion does
         self.behaviours: dict[str, str] = {}  # marker in the prompt -> what /completion does
         self.props = "answer"  # what /props does: "answer", "endless" or "deep"
@@ -137,13 +142,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
 
     def _peer_closed(self, wait_s: float = 0.0) -> bool:
-        """True once the client closed its end (it sends nothing after its request)."""
-        if not select.select([self.connection], [], [], wait_s)[0]:
-            return False
-        try:
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except (ConnectionResetError, OSError):
-            return True
+        """True once the client closed its end: it sends nothing after its request but that (a FIN, a reset,
+        TLS's close alert), so anything to read says so."""
+        return bool(select.select([self.connection], [], [], wait_s)[0])
 
 
 def _stream(behaviour: str) -> tuple[Iterator[bytes], int, float]:
@@ -162,9 +163,10 @@ def _stream(behaviour: str) -> tuple[Iterator[bytes], int, float]:
 
 
 @contextmanager
-def stand_in() -> Iterator[StandIn]:
-    """The stand-in, serving on its own thread until the end of the `with`."""
-    server = StandIn()
+def stand_in(tls: tuple[Path, Path] | None = None) -> Iterator[StandIn]:
+    """The stand-in (over TLS with `tls`: a certificate and its key), serving on its own thread until the end
+    of the `with`."""
+    server = StandIn(tls)
     thread = threading.Thread(target=server.serve_forever, name="stand-in", daemon=True)
     thread.start()
     try:

@@ -8,6 +8,7 @@ machine's speed.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
@@ -28,6 +29,7 @@ from completion.service.client import ServiceClient
 from completion.service.rundir import runtime_dir
 from completion.types import FimRequest
 from tests.processes import private_service_env
+from tests.servers import self_signed_certificate
 from tests.standin import ANSWER, HUGE_LINE_BYTES, StandIn, stand_in
 
 KEY = "sk-SECRET-KEY-123"  # what no message, status or log may show
@@ -130,25 +132,42 @@ def test_a_server_that_echoes_the_key_never_gets_it_shown(
     assert_nowhere([KEY], str(failed.value), status, caplog.text)
 
 
-# -- the URL's userinfo ------------------------------------------------------------------------------------
+# -- the service, and the URL's userinfo ---------------------------------------------------------------------
 
 
-def test_a_urls_userinfo_is_in_no_log_status_or_message(server: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through the service: its log (service.log), its status and its errors show the URL without it."""
-    url = server.url.replace("http://", f"http://tabwise:{PASSWORD}@")
-    settings = {"backend": "llama-server", "backend_url": url, "fim_format": "qwen2.5-coder", "speculate": False}
+@pytest.mark.parametrize("secret", ["userinfo", "key file"])
+def test_no_secret_reaches_the_service_log_status_or_errors(
+    server: StandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secret: str
+) -> None:
+    """Through the service, a request that works then one the server refuses, echoing the credentials: the
+    service's log (service.log), its status and its errors show neither the key nor the URL's userinfo."""
+    settings = {"backend": "llama-server", "backend_url": server.url, "fim_format": "qwen2.5-coder", "speculate": False}
+    if secret == "userinfo":
+        settings["backend_url"] = server.url.replace("http://", f"http://tabwise:{PASSWORD}@")
+        basic = base64.b64encode(f"tabwise:{PASSWORD}".encode()).decode()
+        sent, hidden = f"Basic {basic}", [PASSWORD, basic]
+    else:
+        (tmp_path / "api-key").write_text(f"{KEY}\n{SECOND_LINE}\n")
+        settings["api_key_file"] = str(tmp_path / "api-key")
+        sent, hidden = f"Bearer {KEY}", [KEY, SECOND_LINE]
     with private_service_env(monkeypatch) as path, ServiceClient("test", path) as client:
         client.configure(settings).result(WAIT_S)
         assert client.complete(REQUEST).result(WAIT_S).text == ANSWER
-        server.default = "echo-key"  # the basic credentials, echoed back
+        server.default = "echo-key"
         with pytest.raises(TabwiseError) as failed:
             client.complete(FimRequest("x = ", "\n", path="x.py")).result(WAIT_S)
         status = client.status().result(WAIT_S)
         log = runtime_dir(path).log.read_text()
-    sent = {authorization for _, _, authorization in server.seen}
-    basic = next(a for a in sent if a and a.startswith("Basic ")).removeprefix("Basic ")  # the userinfo was sent
+    assert sent in {authorization for _, _, authorization in server.seen}  # the credentials were used
     assert status["server"] == server.url and f"at {server.url} is unavailable" in str(failed.value)
-    assert_nowhere([PASSWORD, basic], str(failed.value), str(status), log)
+    assert_nowhere(hidden, str(failed.value), str(status), log)
+
+
+def test_a_url_that_is_not_one_is_one_clear_error() -> None:
+    with Engine(EngineConfig(backend="llama-server", backend_url=f"http://me:{PASSWORD}@gpu-box:port")) as engine:
+        with pytest.raises(BackendUnavailable, match=r"^http://gpu-box:port is not a valid URL") as refused:
+            engine.load()
+        assert_nowhere([PASSWORD], str(refused.value), str(engine.status().summary()))
 
 
 def test_scrub_takes_out_the_key_and_any_userinfo() -> None:
@@ -190,28 +209,35 @@ def test_a_newer_request_ends_an_older_one_waiting_on_pings(server: StandIn) -> 
         assert server.hung_up.wait(WAIT_S) and engine.status().error is None
 
 
+@pytest.mark.parametrize("transport", ["http", "https"])
 @pytest.mark.parametrize("behaviour", ["pings", "headers-only"])
-def test_close_from_another_thread_ends_a_read_at_once(server: StandIn, behaviour: str) -> None:
+def test_close_from_another_thread_ends_a_read_at_once(
+    behaviour: str, transport: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The worker blocked in next() on a stream that sends pings, or nothing after its headers, while the
     engine closes it from another thread: the read ends as Cancelled, not as a failure of the server."""
-    server.default = behaviour
-    backend = LlamaServerBackend.connect(config(server))
-    generation = backend.generate("x = ", SamplingParams(max_tokens=8))
-    ended: list[BaseException] = []
+    tls = self_signed_certificate(tmp_path) if transport == "https" else None
+    if tls is not None:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))  # the stand-in's certificate, trusted
+    with stand_in(tls) as server:
+        server.default = behaviour
+        backend = LlamaServerBackend.connect(config(server))
+        generation = backend.generate("x = ", SamplingParams(max_tokens=8))
+        ended: list[BaseException] = []
 
-    def read() -> None:
-        try:
-            ended.append(AssertionError(f"a piece came: {next(generation)!r}"))
-        except Exception as exc:  # what the test checks
-            ended.append(exc)
+        def read() -> None:
+            try:
+                ended.append(AssertionError(f"a piece came: {next(generation)!r}"))
+            except Exception as exc:  # what the test checks
+                ended.append(exc)
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert server.started.wait(WAIT_S)
-    generation.close()
-    reader.join(remote.READ_TIMEOUT_S / 4)  # else the read would last until the server's next byte
-    assert not reader.is_alive() and isinstance(ended[0], Cancelled), ended
-    assert server.hung_up.wait(WAIT_S) and backend.server.backoff.problem() is None
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert server.started.wait(WAIT_S)
+        generation.close()
+        reader.join(remote.READ_TIMEOUT_S / 4)  # else the read would last until the server's next byte
+        assert not reader.is_alive() and isinstance(ended[0], Cancelled), ended
+        assert server.hung_up.wait(WAIT_S) and backend.server.backoff.problem() is None
 
 
 def test_a_warm_up_yields_to_a_live_request(server: StandIn) -> None:

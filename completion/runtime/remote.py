@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import ssl
 import threading
 import time
@@ -111,6 +112,10 @@ class RemoteServer:
         self.url = url.rstrip("/")  # with any userinfo, which httpx sends as basic authentication
         self.label = public_url(label or self.url)  # the URL as the user configured it, for messages
         self._secrets = secrets_of(self.url, key)  # what no message may hold
+        try:
+            httpx.URL(self.url)
+        except httpx.InvalidURL as exc:
+            raise BackendUnavailable(scrub(f"{self.label} is not a valid URL ({exc})", self._secrets)) from None
         self._client = _client(key, keep_alive=True)  # JSON requests, on kept connections
         self._streams = _client(key, keep_alive=False)  # streams and warm-ups: a connection each (exchange.py)
         self.backoff = Backoff()
@@ -132,7 +137,7 @@ class RemoteServer:
         try:
             response = self._open(exchange, path, body)
             try:
-                data = self._answer(response, path, exchange, WARM_TIMEOUT_S)
+                data = self._answer(response, path, exchange)
             finally:
                 exchange.done()
                 response.close()
@@ -207,19 +212,13 @@ class RemoteServer:
         except httpx.HTTPError as exc:
             raise self._fail(path, _cause(exc)) from None
 
-    def _answer(
-        self, response: httpx.Response, path: str, exchange: Exchange | None = None, deadline_s: float = 0.0
-    ) -> bytes:
+    def _answer(self, response: httpx.Response, path: str, exchange: Exchange | None = None) -> bytes:
         """The body of a successful answer, within MAX_BODY_BYTES; a failing one raised as what it means
-        (Ended first, if `exchange` was ended while it was read)."""
+        (Ended first, if `exchange` was ended while it was read: its own deadline then applies)."""
         body, failing = b"", response.status_code >= 400
+        deadline = time.monotonic() + (REPLY_DEADLINE_S if exchange is None else math.inf)
         try:
-            if failing:
-                body = _error_body(response)
-            else:
-                body = read_capped(
-                    response.iter_raw(), MAX_BODY_BYTES, time.monotonic() + (deadline_s or REPLY_DEADLINE_S)
-                )
+            body = _error_body(response) if failing else read_capped(response.iter_raw(), MAX_BODY_BYTES, deadline)
         except (httpx.HTTPError, Overrun) as exc:
             if exchange is not None:
                 exchange.raise_if_ended()
