@@ -23,7 +23,7 @@ from completion.engine import Engine
 from completion.errors import BackendUnavailable, Cancelled, TabwiseError
 from completion.runtime import SamplingParams, remote
 from completion.runtime.bounded import Overrun, capped_lines
-from completion.runtime.credentials import KEY_FILE_MAX_BYTES, scrub, secrets_of
+from completion.runtime.credentials import KEY_ENV, KEY_FILE_MAX_BYTES, scrub, secrets_of
 from completion.runtime.llama_server_backend import LlamaServerBackend
 from completion.service.client import ServiceClient
 from completion.service.rundir import runtime_dir
@@ -114,6 +114,14 @@ def test_a_key_file_that_holds_no_key_is_one_clear_error(
         status = str(engine.status().summary())
     assert server.seen == []
     assert_nowhere([KEY, SECOND_LINE], message, status, caplog.text)
+
+
+def test_a_key_in_the_environment_is_checked_alike(server: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, f"{KEY}\n{SECOND_LINE}")
+    with Engine(config(server)) as engine:
+        with pytest.raises(BackendUnavailable, match=rf"^the key in \${KEY_ENV} is not a valid API key") as refused:
+            engine.load()
+        assert_nowhere([KEY, SECOND_LINE], str(refused.value), str(engine.status().summary()))
 
 
 def test_a_server_that_echoes_the_key_never_gets_it_shown(

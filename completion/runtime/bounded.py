@@ -30,23 +30,24 @@ def read_capped(chunks: Iterable[bytes], cap: int, deadline: float) -> bytes:
 
 def capped_lines(chunks: Iterable[bytes], line_cap: int, total_cap: int) -> Iterator[str]:
     """The lines of a body as UTF-8 text, each at most `line_cap` bytes, at most `total_cap` bytes in all."""
+    too_long = Overrun(f"it sent a line over {_size(line_cap)}")
     pending, total = bytearray(), 0
     for chunk in chunks:
         total += len(chunk)
         if total > total_cap:
             raise Overrun(f"its answer is over {_size(total_cap)}")
+        start, scan = 0, max(len(pending) - 1, 0)  # what came before holds no line end (but a last \r)
         pending += chunk
-        start = 0
-        while (end := LINE_END.search(pending, start)) is not None:
+        while (end := LINE_END.search(pending, scan)) is not None:
             if end.group() == b"\r" and end.end() == len(pending):
                 break  # maybe the first half of \r\n: wait for the next chunk
             if end.start() - start > line_cap:
-                raise Overrun(f"it sent a line over {_size(line_cap)}")
+                raise too_long
             yield pending[start : end.start()].decode("utf-8", errors="replace")
-            start = end.end()
+            start = scan = end.end()
         del pending[:start]
         if len(pending) > line_cap:
-            raise Overrun(f"it sent a line over {_size(line_cap)}")
+            raise too_long
     if pending.rstrip(b"\r"):
         yield pending.rstrip(b"\r").decode("utf-8", errors="replace")
 
