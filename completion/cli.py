@@ -157,9 +157,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def doctor_remote(config: EngineConfig) -> int:
     """The server the backend setting names: its model, the round trip to it, and its speed for tabwise."""
+    from completion.runtime.credentials import public_url
     from completion.runtime.remote_backends import connect
 
-    print(f"backend         {config.backend} at {config.backend_url}")
+    print(f"backend         {config.backend} at {public_url(config.backend_url or '')}")
     server = connect(config)
     trips = sorted(server.ping() for _ in range(DOCTOR_PINGS))
     info = server.info

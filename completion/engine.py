@@ -478,7 +478,7 @@ class Engine:
         continuation = continuation or self._continuation_of(request, job, language, plan)
         with self._lock:
             self._continuation = continuation  # typing what it writes follows it, from its first token on
-        generation = backend.generate(prompt.text, params, request.document or request.path)
+        generation = backend.generate(prompt.text, params, request.document or request.path, lambda: not job.cancelled)
         try:
             for piece in generation:
                 job.raise_if_cancelled()
@@ -642,7 +642,7 @@ class Engine:
                 parts[chunk.kind].append(chunk.text)
                 stream.put(chunk)
 
-        generation = backend.generate(prompt, params, CHAT_SEQUENCE)
+        generation = backend.generate(prompt, params, CHAT_SEQUENCE, lambda: not job.cancelled)
         try:
             for piece in generation:
                 job.raise_if_cancelled()

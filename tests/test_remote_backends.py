@@ -21,7 +21,7 @@ from completion.runtime.remote_backends import connect
 from completion.traits import fim_by_name
 from completion.types import FimRequest
 from tests.conftest import CHAT_SCRIPT, TinyModels, tiny_config
-from tests.servers import API_KEY, Server, decoding, llama_server, openai_server, wait_idle
+from tests.servers import API_KEY, Server, decoding, llama_server, openai_server, self_signed_certificate, wait_idle
 
 REQUEST = FimRequest("def add(a, b):\n    return ", "\n", path="calc.py", language="python")
 LINES = ["def add(a, b):\n", "    return a + b\n", "<|fim_prefix|>x = 1<|fim_suffix|>\n", "  # ünïcode ✓\n", "\n"]
@@ -278,19 +278,10 @@ def test_backend_settings_in_every_spelling(monkeypatch: pytest.MonkeyPatch) -> 
 def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTPS server on loopback with a self-signed certificate (answers every GET with `{}`)."""
     import http.server
-    import shutil
     import ssl
-    import subprocess
     import threading
 
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl command to make a certificate with")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = self_signed_certificate(tmp_path)
 
     class Answer(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:

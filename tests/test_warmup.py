@@ -179,9 +179,9 @@ class Recording:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
 
-    def generate(self, prompt: str, params: Any, sequence: str = "") -> Any:
+    def generate(self, prompt: str, params: Any, sequence: str = "", keep_going: Any = None) -> Any:
         self.prompts.append(prompt)
-        return self.backend.generate(prompt, params, sequence)
+        return self.backend.generate(prompt, params, sequence, keep_going)
 
 
 def recording_factory() -> tuple[Callable[[EngineConfig, Path], Any], list[Recording]]:

@@ -75,10 +75,13 @@ class Backend(Protocol):
         """The prompt for `messages` in the model's own chat template, ready for the assistant turn."""
         ...
 
-    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> Generation:
+    def generate(
+        self, prompt: str, params: SamplingParams, sequence: str = "", keep_going: Callable[[], bool] | None = None
+    ) -> Generation:
         """Start generating after `prompt` (special tokens recognised), reusing the KV cache's prefix.
         `sequence` names who asks (a document, "chat"): a runtime with several KV caches keeps each
-        sequence's place in one of them."""
+        sequence's place in one of them. A runtime that waits on another process (a remote server) polls
+        `keep_going` meanwhile and raises Cancelled once it is False."""
         ...
 
     def kv_held(self) -> list[tuple[str, int]]:

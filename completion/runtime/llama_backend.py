@@ -196,8 +196,11 @@ class LlamaBackend:
             raise RequestError(f"prompt of {len(tokens)} tokens does not fit the {self.info.n_ctx}-token window")
         return tokens
 
-    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> LlamaGeneration:
-        """Stream a completion of `prompt` on the KV slot that holds most of it (or `sequence`'s own)."""
+    def generate(
+        self, prompt: str, params: SamplingParams, sequence: str = "", keep_going: Callable[[], bool] | None = None
+    ) -> LlamaGeneration:
+        """Stream a completion of `prompt` on the KV slot that holds most of it (or `sequence`'s own); it runs
+        in this thread, so a cancel is seen between tokens and `keep_going` is not needed."""
         tokens = self._prompt_tokens(prompt)
         held = self._slots.take(tokens, sequence)
         return LlamaGeneration(self._slots, tokens, min(held, len(tokens) - 1), params)

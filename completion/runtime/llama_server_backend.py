@@ -74,7 +74,7 @@ class LlamaServerBackend:
         alias = str(props.get("model_alias") or "")  # --alias, else the model's path
         name = config.backend_model or (alias if alias != model_path else PurePath(model_path).stem)
         info = ModelInfo(
-            path=server.url,
+            path=server.label,
             name=name or "llama-server",
             architecture="llama-server",
             n_ctx=int(settings.get("n_ctx") or config.n_ctx),  # per slot: -c divided by -np
@@ -108,7 +108,9 @@ class LlamaServerBackend:
         body = {"messages": [{"role": m.role, "content": m.content} for m in messages]}
         return str(self.server.post("/apply-template", body).body.get("prompt", ""))
 
-    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> ServerGeneration:
+    def generate(
+        self, prompt: str, params: SamplingParams, sequence: str = "", keep_going: Callable[[], bool] | None = None
+    ) -> ServerGeneration:
         """Stream a completion of `prompt`; the server reuses the KV prefix of the slot that holds most of it."""
         body = {
             "prompt": prompt,
@@ -124,7 +126,7 @@ class LlamaServerBackend:
             "cache_prompt": True,
             "timings_per_token": True,  # the prompt's reused and evaluated tokens with the first piece
         }
-        return ServerGeneration(self.server.events("/completion", body))
+        return ServerGeneration(self.server.events("/completion", body, keep_going))
 
     def kv_held(self) -> list[tuple[str, int]]:
         """The server keeps the KV caches (its slots); none here."""
@@ -136,5 +138,5 @@ class LlamaServerBackend:
         if not keep_going():
             return 0
         body = {"prompt": prompt, "n_predict": 0, "cache_prompt": True, "stream": False}
-        reply = self.server.warm("/completion", body) or {}
+        reply = self.server.warm("/completion", body, keep_going) or {}
         return int((reply.get("timings") or {}).get("prompt_n", 0))

@@ -90,11 +90,11 @@ class OpenAIBackend:
         names = [str(entry.get("id")) for entry in listed if isinstance(entry, dict)]
         model = config.backend_model or (names[0] if names else "")
         if config.backend_model and names and config.backend_model not in names:
-            raise BackendUnavailable(f"{url} serves {', '.join(names)}, not {config.backend_model}")
+            raise BackendUnavailable(f"{server.label} serves {', '.join(names)}, not {config.backend_model}")
         entry = next((e for e in listed if isinstance(e, dict) and e.get("id") == model), {})
         count = token_route(server, model) or RatioCounter.measure(server, api, model)
         info = ModelInfo(
-            path=url,
+            path=server.label,
             name=model or "unnamed model",
             architecture="openai",
             n_ctx=int(entry.get("max_model_len") or config.n_ctx),  # vLLM says; others: the setting
@@ -122,7 +122,9 @@ class OpenAIBackend:
     def render_chat(self, messages: Sequence[ChatMessage]) -> str:
         return ChatPrompt(messages)
 
-    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> OpenAIGeneration:
+    def generate(
+        self, prompt: str, params: SamplingParams, sequence: str = "", keep_going: Callable[[], bool] | None = None
+    ) -> OpenAIGeneration:
         """Stream `/v1/completions` of `prompt`, or `/v1/chat/completions` of a rendered chat."""
         body: dict[str, Any] = {
             "max_tokens": params.max_tokens,
@@ -136,9 +138,9 @@ class OpenAIBackend:
         }
         if isinstance(prompt, ChatPrompt):
             body["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
-            return OpenAIGeneration(self.server.events(self._api + "/chat/completions", body), chat=True)
+            return OpenAIGeneration(self.server.events(self._api + "/chat/completions", body, keep_going), chat=True)
         body["prompt"] = prompt
-        return OpenAIGeneration(self.server.events(self._api + "/completions", body), chat=False)
+        return OpenAIGeneration(self.server.events(self._api + "/completions", body, keep_going), chat=False)
 
     def kv_held(self) -> list[tuple[str, int]]:
         return []
@@ -149,7 +151,7 @@ class OpenAIBackend:
         if not keep_going() or isinstance(prompt, ChatPrompt):
             return 0
         body = {"prompt": prompt, "max_tokens": 1, "temperature": 0, **({"model": self._model} if self._model else {})}
-        usage = (self.server.warm(self._api + "/completions", body) or {}).get("usage") or {}
+        usage = (self.server.warm(self._api + "/completions", body, keep_going) or {}).get("usage") or {}
         return int(usage.get("prompt_tokens") or 0)
 
 

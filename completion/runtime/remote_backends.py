@@ -63,12 +63,14 @@ class Fallback:
         except BackendUnavailable as exc:
             return self._local_backend(exc).render_chat(messages)
 
-    def generate(self, prompt: str, params: SamplingParams, sequence: str = "") -> Generation:
+    def generate(
+        self, prompt: str, params: SamplingParams, sequence: str = "", keep_going: Callable[[], bool] | None = None
+    ) -> Generation:
         try:
-            return self.remote.generate(prompt, params, sequence)
+            return self.remote.generate(prompt, params, sequence, keep_going)
         except BackendUnavailable as exc:
             local = self._local_backend(exc)
-            return local.generate(str(prompt), params, sequence)
+            return local.generate(str(prompt), params, sequence, keep_going)
 
     def kv_held(self) -> list[tuple[str, int]]:
         return self._local.kv_held() if self._local is not None else []
