@@ -146,6 +146,8 @@ class Gate:
         log.info("a client connected from %s", peer)
         try:
             await self.run_session(frame(first), reader, writer)
+        except ConnectionError as exc:  # the client vanished without shutdown (an editor killed, say)
+            log.info("the client went away: %s", exc)
         finally:
             self.stop_reading.set()
             self.ended.set()
@@ -216,7 +218,7 @@ async def read_first(reader: asyncio.StreamReader) -> Any:
         raise FirstMessageError(f"a Content-Length header of at most {FIRST_MESSAGE_MAX_BYTES:,} bytes is needed")
     try:
         return json.loads(await reader.readexactly(length))
-    except ValueError as exc:  # not JSON, not UTF-8
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deep
         raise FirstMessageError("the message is not JSON") from exc
 
 

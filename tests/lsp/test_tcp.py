@@ -51,10 +51,10 @@ def frame(message: dict[str, Any]) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
-def exchange(port: int, message: dict[str, Any]) -> list[dict[str, Any]]:
-    """Send one message on a new connection; every message the server sends until it closes the connection."""
+def exchange(port: int, message: dict[str, Any] | bytes) -> list[dict[str, Any]]:
+    """Send one message (or bytes) on a new connection; every message the server sends until it closes it."""
     with socket.create_connection(("127.0.0.1", port), timeout=START_S) as sock:
-        sock.sendall(frame(message))
+        sock.sendall(message if isinstance(message, bytes) else frame(message))
         data = b""
         while chunk := sock.recv(65536):  # the server closes: recv returns b"" (a timeout would raise)
             data += chunk
@@ -145,6 +145,15 @@ async def test_a_second_client_is_refused_while_one_is_connected(
         editor = await connect(port, tmp_path, options)
         [answer] = exchange(port, initialize(1, tmp_path.as_uri(), {**options, "modelPath": "/elsewhere.gguf"}))
         assert answer["id"] == 1 and "another client is connected" in answer["error"]["message"]
+        garbage = [
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            b"Content-Length: 100000000\r\n\r\n",
+            b"Content-Length: 200000\r\n\r\n" + b"[" * 200_000,
+            b"X" * 100_000 + b"\r\n",
+        ]
+        for data in garbage:
+            [answer] = exchange(port, data)
+            assert answer["id"] is None and "no LSP message" in answer["error"]["message"]
         status = await asyncio.wait_for(editor.protocol.send_request_async("tabwise/status", {}), START_S)
         assert status.state in ("starting", "unloaded", "loading", "ready")  # the first client is still served
         await leave(editor)
