@@ -1,15 +1,19 @@
-"""The runtime directory: the service's socket, its file (service.json), its log and its locks.
+"""The runtime directory: the service's socket, its file (service.json), its log and its locks; the
+language server's TCP tokens.
 
 Only the user may reach any of it: the directory is created with mode 0700, and one that others can
-read or write, or that another user owns, is refused. The socket and service.json are mode 0600.
+read or write, or that another user owns, is refused. The socket, service.json and the tokens are mode
+0600. A token proves that a client can read this directory, so that it is the user's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
 import json
 import os
+import secrets
 import stat
 import time
 from collections.abc import Iterator
@@ -51,6 +55,10 @@ class RunDir:
     def service_lock(self) -> Path:
         """Held by a running service for its whole life: one service per directory, released on any death."""
         return self.path / "service.lock"
+
+    def lsp_token(self, port: int) -> Path:
+        """The token a client of `tabwise lsp --tcp` on `port` must present (see lsp_server/tcp.py)."""
+        return self.path / f"lsp-{port}.token"
 
 
 @dataclass(frozen=True)
@@ -105,15 +113,30 @@ def _check_parent(parent: Path) -> None:
         raise TabwiseError(f"{parent} can be changed by other users, so {ENV} must not point inside it")
 
 
-def write_info(rundir: RunDir, info: ServiceInfo) -> None:
-    """Write service.json atomically with mode 0600: a client never reads half of it."""
-    temporary = rundir.path / f".service.json.{os.getpid()}"
+def new_token() -> str:
+    """A fresh secret for clients to present (256 bits, URL-safe text)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_matches(given: object, token: str) -> bool:
+    """Whether a client sent `token`, compared in constant time (a timing says nothing of its prefix)."""
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), token.encode())
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `path` atomically with mode 0600: a reader never sees half of it, nor a moment of wider mode."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         temporary.unlink()
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
-        json.dump(asdict(info), file)
-    os.replace(temporary, rundir.info)
+        file.write(text)
+    os.replace(temporary, path)
+
+
+def write_info(rundir: RunDir, info: ServiceInfo) -> None:
+    """Write service.json (0600, atomically): how to reach the service, and its token."""
+    write_private(rundir.info, json.dumps(asdict(info)))
 
 
 def read_info(rundir: RunDir) -> ServiceInfo | None:

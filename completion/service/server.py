@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
-import hmac
 import itertools
 import logging
 import os
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -51,7 +49,7 @@ class Service:
         self.base_config = config
         self.engine = Engine(config)  # llama.cpp loads lazily on the engine's worker thread
         self.documents = OpenDocuments(self.engine)
-        self.token = secrets.token_urlsafe(32)
+        self.token = rundirs.new_token()
         self.connections: set[Connection] = set()
         self.stopping = asyncio.Event()
         self._idle_exit_s = idle_exit_s  # 0: never
@@ -161,7 +159,7 @@ class Connection:
         if hello["hello"] != PROTOCOL_VERSION:
             return "version", f"this tabwise service speaks protocol {PROTOCOL_VERSION}, the client {hello['hello']}"
         token = hello.get("token")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self.service.token.encode()):
+        if not rundirs.token_matches(token, self.service.token):
             return "token", "wrong token: a client must read it from service.json in the service's runtime directory"
         log.info("client %d connected (%s)", self.number, str(hello.get("client", "?"))[:32])
         return None
