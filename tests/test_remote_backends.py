@@ -21,6 +21,7 @@ from completion.runtime.remote_backends import connect
 from completion.traits import fim_by_name
 from completion.types import FimRequest
 from tests.conftest import CHAT_SCRIPT, TinyModels, tiny_config
+from tests.processes import serving
 from tests.servers import API_KEY, Server, decoding, llama_server, openai_server, wait_idle
 
 REQUEST = FimRequest("def add(a, b):\n    return ", "\n", path="calc.py", language="python")
@@ -281,7 +282,6 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     import shutil
     import ssl
     import subprocess
-    import threading
 
     if shutil.which("openssl") is None:
         pytest.skip("no openssl command to make a certificate with")
@@ -303,13 +303,8 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd):
         yield f"https://127.0.0.1:{httpd.server_address[1]}", cert
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_tls_is_verified(tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
