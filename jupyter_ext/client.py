@@ -12,11 +12,11 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
+
+import httpx
 
 from completion.errors import TabwiseError
 from completion.service.client import ServiceClient
@@ -43,29 +43,49 @@ class Client(Protocol):
 
 
 class ServerClient:
-    """The engine in the Jupyter server, over its authenticated HTTP API."""
+    """The engine in the Jupyter server, over its authenticated HTTP API.
+
+    The token (and the question, the cells, the variables) go to that server only: the environment's
+    proxies, netrc and certificate settings are not read (`trust_env=False`), and no redirect is followed."""
 
     def __init__(self, url: str, token: str, root_dir: str = "") -> None:
-        self.base = url.rstrip("/") + "/tabwise/"
-        self.token = token
         self.root_dir = root_dir  # the server's, which notebook paths are relative to
         self.where = f"the Jupyter server at {url}"
+        self.http = httpx.Client(
+            base_url=url.rstrip("/") + "/tabwise/",
+            headers={"Authorization": f"token {token}"},
+            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            trust_env=False,
+            follow_redirects=False,
+        )
 
-    def _open(self, route: str, body: dict[str, Any] | None, timeout: float) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + route, data=data, method="GET" if body is None else "POST")
-        request.add_header("Authorization", f"token {self.token}")
-        request.add_header("Content-Type", "application/json")
+    def _send(
+        self, route: str, body: dict[str, Any] | None, timeout: httpx.Timeout, query: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """The response to a GET (no body) or POST, its body still to read; an error status, or no
+        answer within `timeout`, as a TabwiseError that says which."""
+        method = "GET" if body is None else "POST"
+        request = self.http.build_request(method, route, params=query, json=body, timeout=timeout)
         try:
-            return urllib.request.urlopen(request, timeout=timeout)
-        except urllib.error.HTTPError as exc:
-            raise TabwiseError(_error_message(exc)) from exc
-        except OSError as exc:
+            response = self.http.send(request, stream=True)
+            if response.is_error:
+                response.read()  # the message, which also closes it
+                raise TabwiseError(_error_message(response))
+        except httpx.HTTPError as exc:
             raise TabwiseError(f"{self.where} did not answer: {exc}") from exc
+        return response
+
+    def _get(self, route: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+        response = self._send(route, None, httpx.Timeout(CONNECT_TIMEOUT_S), query)
+        try:
+            return json.loads(response.read())
+        except httpx.HTTPError as exc:
+            raise TabwiseError(f"{self.where} did not answer: {exc}") from exc
+        finally:
+            response.close()
 
     def status(self) -> dict[str, Any]:
-        with self._open("status", None, CONNECT_TIMEOUT_S) as response:
-            return json.loads(response.read())
+        return self._get("status")
 
     def kernel_summary(self) -> str | None:
         """The server's last summary of this kernel, by the notebook the server started it for (its
@@ -75,26 +95,27 @@ class ServerClient:
             return None
         if os.path.isabs(notebook) and self.root_dir:
             notebook = os.path.relpath(notebook, self.root_dir)
-        with self._open("status?" + urlencode({"path": notebook}), None, CONNECT_TIMEOUT_S) as response:
-            return json.loads(response.read()).get("kernel_summary")
+        return self._get("status", {"path": notebook}).get("kernel_summary")
 
     def stream(self, route: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Lines of the answer as they come; stopping early (an interrupt) closes the connection,
         which the server sees at its next write and stops generating."""
-        response = self._open(route, body, READ_TIMEOUT_S)
+        response = self._send(route, body, self.http.timeout)
         try:
-            for line in response:
+            for line in response.iter_lines():
                 if line.strip():
                     yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise TabwiseError(f"{self.where} stopped answering: {exc}") from exc
         finally:
             response.close()
 
 
-def _error_message(error: urllib.error.HTTPError) -> str:
+def _error_message(response: httpx.Response) -> str:
     try:
-        return str(json.loads(error.read())["message"])
-    except (ValueError, KeyError, OSError):
-        return f"HTTP {error.code} {error.reason}"
+        return str(json.loads(response.content)["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code} {response.reason_phrase}"
 
 
 class ServiceKernelClient:
@@ -141,6 +162,7 @@ def find_server() -> ServerClient | None:
         try:
             client.status()
         except TabwiseError:
+            client.http.close()
             return None
         return client
     return None

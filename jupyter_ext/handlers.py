@@ -1,11 +1,19 @@
-"""HTTP and websocket handlers: every one authenticated by Jupyter, each a few lines over the service client.
+"""HTTP and websocket handlers: each a few lines over the service client, every one authenticated and
+authorized by Jupyter.
 
-`failure()` is the single error boundary's mapping: bad bodies and requests become 400, a missing or
-broken model 503 with what to do, a service that stopped (crashed, killed) or cannot be reached, or a
-remote backend's inference server that cannot, 503 with what happened, and nothing else escapes as a
-traceback. The HTTP routes raise it as an HTTP error (`http_errors`); streams and the websocket, which
-have answered already, send its message instead. Streams are newline-delimited JSON; a client that goes
-away (or a kernel interrupt that closes the connection) cancels the generation.
+Authorization is Jupyter's own: every route asks the server's Authorizer about the `tabwise` resource
+(`read` for the status, `write` for the POST routes, `execute` for the websocket) before it reads a
+body or asks the service, so an Authorizer that denies gets 403 and nothing else. A kernel's variables
+(a status's summary, a completion's notes) are only for a user it lets `execute` on `kernels`.
+
+`failure()` maps what went wrong: bad bodies and requests become 400, a missing or broken model 503
+with what to do, a service that stopped (crashed, killed) or cannot be reached, or a remote backend's
+inference server that cannot, 503 with what happened, and nothing else escapes as a traceback. The HTTP
+routes' one boundary (`TabwiseHandler.handle_request_and_catch`) raises it as an HTTP error; streams
+and the websocket, which have answered already, send its message instead. Streams are
+newline-delimited JSON. A client that goes away (or a kernel interrupt that closes the connection)
+cancels its stream or completion in the engine; a newer completion for a notebook supersedes the older,
+which is answered empty.
 
 JupyterLab asks for a completion as the user types in a cell, so each completion request is also the
 report of an edit there (`report_typing`): the engine's typing rhythm and warm-up policy see notebooks
@@ -18,15 +26,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
-from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -43,11 +52,12 @@ from completion.errors import (
 )
 from completion.service.client import ServiceClient, ServiceStream
 from completion.service.errors import ServiceLost, ServiceStartError, ServiceUnavailable, ServiceVersionError
-from completion.types import FimRequest
+from completion.types import FimRequest, StopReason, Suggestion
 from jupyter_ext import wire
 from jupyter_ext.kernel_context import KernelSummaries
 
 log = logging.getLogger(__name__)
+AUTH_RESOURCE = "tabwise"  # what the server's Authorizer is asked about, for every route
 SERVICE_DOWN = (ServiceLost, ServiceUnavailable, ServiceStartError, ServiceVersionError)  # 503: what happened
 CANCELLED = (Cancelled, concurrent.futures.CancelledError)  # by the client, or superseded by a newer request
 
@@ -65,16 +75,6 @@ def failure(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, CANCELLED):
         return 409, f"cancelled: {exc}" if str(exc) else "cancelled"
     return 500, str(exc)
-
-
-@contextmanager
-def http_errors() -> Iterator[None]:
-    """Failures (see `failure`) as HTTP errors with a message that says what happened or what to do."""
-    try:
-        yield
-    except (wire.BadBody, TabwiseError, concurrent.futures.CancelledError) as exc:
-        code, message = failure(exc)
-        raise web.HTTPError(code, message) from exc
 
 
 class ServiceHandlerMixin(ExtensionHandlerMixin):
@@ -96,23 +96,54 @@ class ServiceHandlerMixin(ExtensionHandlerMixin):
         """The Jupyter server's root_dir, absolute: where a notebook's sibling modules are read from."""
         return self.settings["tabwise_root"]
 
-    @property
-    def kernels(self) -> KernelSummaries | None:
-        return self.settings.get("tabwise_kernels")
+    async def kernels(self) -> KernelSummaries | None:
+        """The summaries of notebooks' kernels, if this user may have them: a summary is what a kernel holds,
+        made by running code in it, so Jupyter's `execute` on `kernels` is asked first (None: no kernels)."""
+        kernels: KernelSummaries | None = self.settings.get("tabwise_kernels")
+        handler: Any = self  # a JupyterHandler: its Authorizer and user
+        allowed = kernels is not None and await ensure_async(
+            handler.authorizer.is_authorized(handler, handler.current_user, "execute", "kernels")
+        )
+        return kernels if allowed else None
 
     async def with_kernel_notes(self, request: FimRequest) -> FimRequest:
         """`request` with the variables of its notebook's running kernel as notes (none without one)."""
-        notes = await self.kernels.notes(request.path) if self.kernels is not None else ""
+        notes = await kernels.notes(request.path) if (kernels := await self.kernels()) is not None else ""
         return replace(request, notes=notes) if notes else request
 
 
 class TabwiseHandler(ServiceHandlerMixin, APIHandler):
     """Shared by the HTTP routes: the service, the streams in flight, and the error boundary."""
 
+    auth_resource = AUTH_RESOURCE
+
     @property
     def streams(self) -> dict[str, ServiceStream]:
         """Streams in flight by id, so that `cancel` can reach them."""
         return self.settings["tabwise_streams"]
+
+    async def handle_request_and_catch(self, handle: Callable[[], Awaitable[None]]) -> None:
+        """The routes' one error boundary: failures (see `failure`) become HTTP errors with a message that
+        says what happened or what to do."""
+        try:
+            await handle()
+        except (wire.BadBody, TabwiseError, concurrent.futures.CancelledError) as exc:
+            code, message = failure(exc)
+            raise web.HTTPError(code, message) from exc
+
+
+Route = TypeVar("Route", bound=Callable[..., Awaitable[None]])
+
+
+def api_route(method: Route) -> Route:
+    """A route's method behind Jupyter's authentication, then its Authorizer (the `tabwise` resource, the
+    action by HTTP method), then the error boundary; so no route can leave one out."""
+
+    @functools.wraps(method)
+    async def guarded(self: TabwiseHandler) -> None:
+        await self.handle_request_and_catch(lambda: method(self))
+
+    return web.authenticated(authorized(guarded))  # type: ignore[return-value]
 
 
 def report_typing(service: ServiceClient, request: FimRequest) -> None:
@@ -124,28 +155,53 @@ def report_typing(service: ServiceClient, request: FimRequest) -> None:
 
 
 class StatusHandler(TabwiseHandler):
-    @web.authenticated
+    @api_route
     async def get(self) -> None:
         """The model, where it runs, the queue, and the service (its pid, its clients); with `?path=` a
         notebook's, the last summary of its kernel's variables that completions there were given."""
-        with http_errors():
-            status = await asyncio.wrap_future(self.service.status())
-        if (path := self.get_query_argument("path", None)) is not None and self.kernels is not None:
-            status["kernel_summary"] = self.kernels.last(path)
+        status = await asyncio.wrap_future(self.service.status())
+        path = self.get_query_argument("path", None)
+        if path is not None and (kernels := await self.kernels()) is not None:
+            status["kernel_summary"] = kernels.last(path)
         self.finish(status)
 
 
 class CompleteHandler(TabwiseHandler):
-    @web.authenticated
+    """One completion for a prefix/suffix (with the notebook's other cells as context). A newer request for
+    the same notebook supersedes it, which is answered empty (as the LSP server answers); a client that
+    goes away cancels it in the engine."""
+
+    pending: concurrent.futures.Future[Suggestion] | None = None  # the request in the service
+    gone = False  # the client closed the connection
+
+    @api_route
     async def post(self) -> None:
-        """One completion for a prefix/suffix (with the notebook's other cells as context)."""
-        with http_errors():
-            request = wire.fim_request(wire.parse_json(self.request.body), root=self.root)
-            request = await self.with_kernel_notes(request)
-            service = await self.ready()
-            report_typing(service, request)
-            suggestion = await asyncio.wrap_future(service.complete(request))
+        request = wire.fim_request(wire.parse_json(self.request.body), root=self.root)
+        request = replace(await self.with_kernel_notes(request), document=http_document(self.root, request.path))
+        service = await self.ready()
+        report_typing(service, request)
+        self.pending = service.complete(request)
+        if self.gone:  # it went away while the request was being prepared
+            self.pending.cancel()
+        answer = asyncio.wrap_future(self.pending)
+        await asyncio.wait([answer])  # not `await answer`: ending cancelled is an answer here
+        if answer.cancelled() or isinstance(answer.exception(), Cancelled):
+            suggestion = Suggestion("", StopReason.CANCELLED)  # superseded, or the client is gone (nobody reads it)
+        else:
+            suggestion = answer.result()
         self.finish(wire.suggestion_json(suggestion))
+
+    def on_connection_close(self) -> None:
+        self.gone = True
+        if self.pending is not None:
+            self.pending.cancel()
+        super().on_connection_close()
+
+
+def http_document(root: str, path: str) -> str:
+    """The engine's identity for a notebook (or file) asked about over HTTP: the same for every request
+    there, so the newest supersedes the others; the root tells apart servers that share the service."""
+    return f"jupyter-http:{root}/{path}"
 
 
 class ChatStreamHandler(TabwiseHandler):
@@ -154,13 +210,12 @@ class ChatStreamHandler(TabwiseHandler):
     route: str  # "ask" or "explain": which body it reads (wire.open_chat)
     stream: ServiceStream | None = None
 
-    @web.authenticated
+    @api_route
     async def post(self) -> None:
-        with http_errors():
-            data = wire.parse_json(self.request.body)
-            stream_id = wire.field(data, "id", str, "") or str(uuid.uuid4())
-            open_stream = wire.open_chat(self.route, data)  # the body is checked before waiting for the service
-            self.stream = open_stream(await self.ready())
+        data = wire.parse_json(self.request.body)
+        stream_id = wire.field(data, "id", str, "") or str(uuid.uuid4())
+        open_stream = wire.open_chat(self.route, data)  # the body is checked before waiting for the service
+        self.stream = open_stream(await self.ready())
         self.streams[stream_id] = self.stream
         try:
             await self.relay(self.stream, stream_id)
@@ -176,10 +231,9 @@ class ChatStreamHandler(TabwiseHandler):
         """Send the answer's lines as they come. A failure before its first token (a bad request, no
         service) is still an HTTP error; after it, the last line says what happened."""
         chunks = aiter(stream)
-        with http_errors():
-            first = await anext(chunks, None)
-            if first is None:
-                stream.result()
+        first = await anext(chunks, None)
+        if first is None:
+            stream.result()  # raises the failure, for the error boundary
         self.set_header("Content-Type", "application/x-ndjson")
         self.set_header("X-Tabwise-Stream", stream_id)
         if first is not None:
@@ -196,6 +250,7 @@ class ChatStreamHandler(TabwiseHandler):
         """The client closed the connection (a kernel interrupt does): stop generating at once."""
         if self.stream is not None:
             self.stream.cancel()
+        super().on_connection_close()
 
 
 def last_line(stream: ServiceStream) -> dict[str, Any]:
@@ -215,11 +270,10 @@ class ExplainHandler(ChatStreamHandler):
 
 
 class CancelHandler(TabwiseHandler):
-    @web.authenticated
+    @api_route
     async def post(self) -> None:
         """Cancel the stream with this id (given by the client, or from the X-Tabwise-Stream header)."""
-        with http_errors():
-            stream_id = wire.field(wire.parse_json(self.request.body), "id", str, required=True)
+        stream_id = wire.field(wire.parse_json(self.request.body), "id", str, required=True)
         stream = self.streams.get(stream_id)
         if stream is not None:
             stream.cancel()
@@ -229,12 +283,14 @@ class CancelHandler(TabwiseHandler):
 class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, ServiceHandlerMixin, JupyterHandler):
     """jupyter-ai 2.x's inline completion websocket: numbered requests, streamed items, errors, cancel."""
 
+    auth_resource = AUTH_RESOURCE
     jobs: dict[int, asyncio.Task[None]]
     document: str  # this connection's identity in the service (unique among all its clients): one user's cursor
     path: str | None  # the notebook (or file) of its last request, once there was one
 
     @ws_authenticated
-    async def get(self, *args: Any, **kwargs: Any) -> None:
+    @authorized("execute")  # as Jupyter's kernel and event websockets: a request is `execute` on the resource
+    async def get(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]  # authorized() is untyped
         self.jobs, self.document, self.path = {}, f"jupyter-ws-{uuid.uuid4().hex}", None
         await super().get(*args, **kwargs)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import socket
+import socketserver
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +29,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(httpd: socketserver.BaseServer) -> Iterator[None]:
+    """A small server of the test's own (an `http.server`) answering on a thread, shut down afterwards."""
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
 def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float, up: tuple[int, ...] = ()) -> None:

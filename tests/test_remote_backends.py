@@ -21,6 +21,7 @@ from completion.runtime.remote_backends import connect
 from completion.traits import fim_by_name
 from completion.types import FimRequest
 from tests.conftest import CHAT_SCRIPT, TinyModels, tiny_config
+from tests.processes import serving
 from tests.servers import API_KEY, Server, decoding, llama_server, openai_server, self_signed_certificate, wait_idle
 
 REQUEST = FimRequest("def add(a, b):\n    return ", "\n", path="calc.py", language="python")
@@ -279,7 +280,6 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTPS server on loopback with a self-signed certificate (answers every GET with `{}`)."""
     import http.server
     import ssl
-    import threading
 
     cert, key = self_signed_certificate(tmp_path)
 
@@ -294,13 +294,8 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd):
         yield f"https://127.0.0.1:{httpd.server_address[1]}", cert
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_tls_is_verified(tls_server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

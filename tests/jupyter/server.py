@@ -38,9 +38,9 @@ class RunningServer:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
 
-    def start_kernel(self) -> ServerKernel:
-        """A python3 kernel started by the server, as JupyterLab starts one for a notebook."""
-        return ServerKernel(self, self.call("api/kernels", {"name": "python3"})["id"])
+    def start_kernel(self, name: str = "python3") -> ServerKernel:
+        """A kernel (python3 unless named) started by the server, as JupyterLab starts one for a notebook."""
+        return ServerKernel(self, self.call("api/kernels", {"name": name})["id"])
 
 
 @dataclass

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +19,15 @@ from completion.service.rundir import RunDir, read_info
 from jupyter_ext.magics import fill_placeholders, first_code_block
 from tests.conftest import CHAT_SCRIPT, HostileNotebook, TinyModels
 from tests.jupyter.server import RunningServer, jupyter_server
+from tests.processes import serving
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def run_notebook(server: RunningServer, sources: list[str], **options: Any) -> Any:
+def run_notebook(server: RunningServer, sources: list[str], kernel: str = "python3", **options: Any) -> Any:
     """Execute the cells in order in a new kernel that the server starts; the executed notebook."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
-    NotebookClient(notebook, km=server.start_kernel(), allow_errors=True, **options).execute()
+    NotebookClient(notebook, km=server.start_kernel(kernel), allow_errors=True, **options).execute()
     return notebook
 
 
@@ -67,6 +73,62 @@ def test_ask_explain_fix_and_status_through_the_server(tiny_models: TinyModels, 
     offered = [p for p in payloads[7] if p["source"] == "set_next_input"]  # -f code: the answer as a new cell
     assert [(p["text"], p["replace"]) for p in offered] == [(CHAT_SCRIPT, False)]
     assert not any(p["source"] == "set_next_input" for p in payloads[2])  # a plain %%ask offers no cell
+
+
+@contextmanager
+def recording_proxy() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP proxy on loopback that forwards nothing: its URL, and each request it received (with the
+    Authorization it carried)."""
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def record(self) -> None:
+            received.append(f"{self.command} {self.path} {self.headers.get('Authorization', '')}")
+            self.send_error(502, "this proxy forwards nothing")
+
+        do_GET = do_POST = do_CONNECT = record
+
+        def log_message(self, *args: Any) -> None:
+            """Quiet: what it saw is in `received`."""
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving(proxy):
+        yield f"http://127.0.0.1:{proxy.server_port}", received
+
+
+def proxied_python_kernel(data_dir: Path, proxy: str) -> str:
+    """A Python kernel spec with `proxy` in its environment for every URL, loopback too (no `no_proxy`), as
+    a user's shell may set it; the server's own environment stays as it is. Its name."""
+    env = {name: proxy for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")}
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (proxied)",
+        "language": "python",
+        "env": env | {"no_proxy": "", "NO_PROXY": ""},
+    }
+    (data_dir / "kernels" / "proxied").mkdir(parents=True)
+    (data_dir / "kernels" / "proxied" / "kernel.json").write_text(json.dumps(spec))
+    return "proxied"
+
+
+SHOW_PROXY = "import os; print(os.environ['http_proxy'])"
+
+
+def test_the_kernel_asks_its_server_directly_not_through_a_proxy(tiny_models: TinyModels, tmp_path: Path) -> None:
+    """The token, the question and the cells go to the server only, whatever proxy the kernel's
+    environment names."""
+    options = (f"--TabwiseExtension.model_path={tiny_models.qwen}", "--TabwiseExtension.threads=1")
+    with recording_proxy() as (proxy, received):
+        kernel = proxied_python_kernel(tmp_path / "jupyter_data_dir", proxy)
+        with jupyter_server(tmp_path, *options) as server:
+            sources = ["%load_ext jupyter_ext", SHOW_PROXY, "%%ask\nHi?", "%ask status"]
+            notebook = run_notebook(server, sources, kernel, timeout=120)
+    seen, ask, status = notebook.cells[1:]
+    assert received == []
+    assert text(seen).strip() == proxy  # the kernel had the proxy in its environment
+    assert markdown(ask) == [CHAT_SCRIPT]
+    assert "the Jupyter server at http://127.0.0.1" in markdown(status)[0]
+    assert all("service directly" not in text(cell) for cell in notebook.cells)  # asked through the server
 
 
 def test_interrupt_stops_the_generation_in_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:

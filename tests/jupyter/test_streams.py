@@ -1,4 +1,6 @@
-"""Streams that end early: an explicit cancel, a client that goes away; and a server without a model."""
+"""Requests that end early: a stream cancelled or whose client goes away, a completion superseded by a newer
+one for its notebook or whose client goes away; and a server without a model. The endless model writes
+" ok" until stopped, within the settings' longest generation (the model's whole window for a completion)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,13 @@ def jp_server_config(tiny_models: TinyModels, tmp_path: Path, request: pytest.Fi
     model = tmp_path / "missing.gguf" if request.node.get_closest_marker("no_model") else tiny_models.endless
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_ext": True}},
-        "TabwiseExtension": {"model_path": str(model), "threads": 1, "answer_tokens": 100_000},
+        "TabwiseExtension": {
+            "model_path": str(model),
+            "threads": 1,
+            "answer_tokens": 100_000,
+            "max_tokens": 100_000,  # a completion then runs until the window is full (~4,000 tokens)
+            "time_budget_ms": 600_000,  # and nothing of it is shown before it ends
+        },
     }
 
 
@@ -30,6 +38,65 @@ async def wait_idle(jp_fetch: Any) -> dict[str, Any]:
             return status  # type: ignore[no-any-return]
         await asyncio.sleep(0.1)
     raise AssertionError(f"still busy: {status}")
+
+
+async def wait_generating(jp_fetch: Any, path: str) -> None:
+    """Until the engine is writing a completion for the notebook at `path`: busy, and its KV cache holds
+    far more than the prompt of a few tokens (a warm-up of the place holds the prompt only). Not how fast:
+    the generation fills the model's window, thousands of tokens."""
+    for _ in range(600):
+        status = json.loads((await jp_fetch("tabwise", "status")).body)
+        held = [slot["tokens"] for slot in status["kv_slots"] if slot["sequence"].endswith(path)]
+        if status["busy"] and max(held, default=0) > GENERATING_TOKENS:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not generating: {status}")
+
+
+GENERATING_TOKENS = 64  # in the notebook's KV cache: its prompt (~6 tokens) and what the model wrote after it
+
+
+async def send_complete(port: int, base_url: str, auth: str, body: dict[str, Any]) -> asyncio.StreamWriter:
+    """POST a completion on a connection of the test's own, to close as a client that goes away does."""
+    data = json.dumps(body).encode()
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"POST {base_url}tabwise/complete HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    await writer.drain()
+    return writer
+
+
+async def test_a_newer_completion_in_the_notebook_supersedes_the_older(
+    jp_fetch: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    await wait_idle(jp_fetch)
+    older = asyncio.ensure_future(
+        jp_fetch("tabwise", "complete", method="POST", body=json.dumps(AT_X), request_timeout=300)
+    )
+    await wait_generating(jp_fetch, AT_X["path"])
+    auth = (await jp_fetch("api", "me")).request.headers["Authorization"]
+    newer = await send_complete(jp_http_port, jp_base_url, auth, {**AT_X, "prefix": "y = "})
+    answer = json.loads((await asyncio.wait_for(older, 120)).body)
+    assert (answer["text"], answer["stop_reason"]) == ("", "cancelled"), answer
+    newer.close()  # the newer one is generating now; a client that goes away ends it
+    assert (await wait_idle(jp_fetch))["last_outcome"] == "cancelled"
+
+
+async def test_a_completion_whose_client_goes_away_is_cancelled(
+    jp_fetch: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    await wait_idle(jp_fetch)
+    auth = (await jp_fetch("api", "me")).request.headers["Authorization"]
+    client = await send_complete(jp_http_port, jp_base_url, auth, AT_X)
+    await wait_generating(jp_fetch, AT_X["path"])
+    client.close()
+    assert (await wait_idle(jp_fetch))["last_outcome"] == "cancelled"
+
+
+AT_X = {"prefix": "x = ", "suffix": "", "path": "nb.ipynb", "language": "python"}
 
 
 async def test_cancel_by_id_ends_the_stream(jp_fetch: Any) -> None:
