@@ -63,6 +63,12 @@ class Settings:
     context_tokens: int = setting(
         _ENGINE.context_tokens, "Token budget for the code around the cursor.", engine="context_tokens", minimum=1
     )
+    context_window: int = setting(
+        _ENGINE.n_ctx,
+        "The model's context window per KV cache, in tokens (longer answers; each cache costs more memory).",
+        engine="n_ctx",
+        minimum=256,
+    )
     time_budget_ms: int = setting(
         _ENGINE.time_budget_ms,
         "Time budget in milliseconds: then what stands of a suggestion is shown, and the rest follows on Tab.",

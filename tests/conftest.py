@@ -4,7 +4,7 @@ namespace full of code the kernel summary must not run."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,12 @@ FIM_SCRIPT = "a + b\n\nprint(add(1, 2))"  # after <|fim_middle|>
 CHAT_SCRIPT = "The code adds two numbers."  # after "\n", the end of Qwen's assistant header
 R1_SCRIPT = "Let me see.</think>\n\nIt adds two values"  # after "<think>\n"
 ENDLESS_TOKEN = " ok"  # the endless model writes this forever
+# A test that needs a generation in progress runs the endless model with no limit of its own (ENDLESS tokens)
+# in a window of ENDLESS_WINDOW tokens, the only bound left locally (llama-server shifts its context and has
+# none): tens of thousands of tokens, each slower than the last as attention grows, take minutes on any
+# machine. Such a test waits for the engine to say the generation runs, then acts, and never for a time.
+ENDLESS = 1_000_000_000
+ENDLESS_WINDOW = 32_768
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
         default_next=ENDOFTEXT,
     )
     ok = ids(ENDLESS_TOKEN)[0]
-    endless = write_model(folder / "endless.gguf", vocab, {ok: ok}, default_next=ok)
+    endless = write_model(folder / "endless.gguf", vocab, {ok: ok}, default_next=ok, context_length=ENDLESS_WINDOW)
     r1_vocab = vocab.with_r1_tokens()
     r1_base = write_model(folder / "r1-base.gguf", r1_vocab, {}, default_next=ENDOFTEXT, chat_template=R1_TEMPLATE)
     r1_tokenizer = llama_cpp.Llama(str(r1_base), vocab_only=True, verbose=False)
@@ -87,6 +93,20 @@ def tiny_config(model: Path, **changes: object) -> EngineConfig:
     return EngineConfig(model_path=model, n_threads=1, n_threads_batch=1).with_changes(**changes)
 
 
+GENERATING_TOKENS = 64  # in a document's KV cache: its prompt (a few tokens) and what the model wrote after it
+
+
+def generating(busy: bool, kv_slots: Iterable[tuple[str, int]], document: str) -> bool:
+    """The engine is writing a completion for `document`: busy, and the document's KV cache holds far more than
+    its prompt (a warm-up of the place holds the prompt only). From a status's `busy` and (sequence, tokens)."""
+    return busy and any(document in sequence and tokens > GENERATING_TOKENS for sequence, tokens in kv_slots)
+
+
+def endless_config(models: TinyModels, **changes: object) -> EngineConfig:
+    """Settings for a generation of the endless model that runs until it is stopped (see ENDLESS)."""
+    return tiny_config(models.endless, n_ctx=ENDLESS_WINDOW, time_budget_ms=600_000).with_changes(**changes)
+
+
 @pytest.fixture
 def qwen_engine(tiny_models: TinyModels) -> Iterator[Engine]:
     with Engine(tiny_config(tiny_models.qwen)) as engine:
@@ -95,7 +115,7 @@ def qwen_engine(tiny_models: TinyModels) -> Iterator[Engine]:
 
 @pytest.fixture
 def endless_engine(tiny_models: TinyModels) -> Iterator[Engine]:
-    with Engine(tiny_config(tiny_models.endless, time_budget_ms=600_000)) as engine:
+    with Engine(endless_config(tiny_models)) as engine:
         yield engine
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from bench.processes import end
+from tests.conftest import ENDLESS_WINDOW
 from tests.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,14 +72,22 @@ def llama_server(
     threads: int = 1,
     slot_context: int = 2048,
     binary: Path | None = None,
+    context_shift: bool = False,
 ) -> Iterator[Server]:
-    """llama-server on loopback: `slots` slots (-np) of `slot_context` tokens each, `threads` threads."""
+    """llama-server on loopback: `slots` slots (-np) of `slot_context` tokens each, `threads` threads;
+    `context_shift`: a generation goes on past the window (the endless model's, until it is stopped)."""
     port = free_port()
     command = [str(binary or llama_server_binary()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
                "-np", str(slots), "-c", str(slot_context * slots), "-t", str(threads), "-tb", str(threads),
-               "--no-webui", "--metrics", *(["--api-key", API_KEY] if key else [])]  # fmt: skip
+               "--no-webui", "--metrics", *(["--api-key", API_KEY] if key else []),
+               *(["--context-shift"] if context_shift else [])]  # fmt: skip
     with _serving(command, f"http://127.0.0.1:{port}", "/health", folder) as server:
         yield server
+
+
+def endless_llama_server(model: Path, folder: Path) -> AbstractContextManager[Server]:
+    """llama-server for the endless model: it writes until the client stops it (tests.conftest.ENDLESS)."""
+    return llama_server(model, folder, slot_context=ENDLESS_WINDOW, context_shift=True)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from completion.engine import Engine
 from completion.errors import Cancelled, ModelFileError, RequestError
 from completion.types import ChatMessage, ChatRequest, ChunkKind, FimRequest, StopReason
 from completion.workspace import Workspace
-from tests.conftest import CHAT_SCRIPT, FIM_SCRIPT, TinyModels, tiny_config
+from tests.conftest import CHAT_SCRIPT, ENDLESS, FIM_SCRIPT, TinyModels, endless_config, tiny_config
 
 
 def wait_until_running(engine: Engine) -> None:
@@ -140,7 +140,7 @@ def test_reasoning_model_keeps_think_apart(tiny_models: TinyModels, template: st
 
 
 def test_cancel_stops_generation_between_tokens(endless_engine: Engine) -> None:
-    stream = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=3000))
+    stream = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=ENDLESS))
     first = next(iter(stream))
     assert first.text.strip() == "ok"
     stream.cancel()
@@ -151,7 +151,7 @@ def test_cancel_stops_generation_between_tokens(endless_engine: Engine) -> None:
 
 
 def test_closing_a_stream_cancels_it(endless_engine: Engine) -> None:
-    stream = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=3000))
+    stream = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=ENDLESS))
     for _chunk in stream:
         break  # the reader walks away
     with pytest.raises(Cancelled):
@@ -159,7 +159,7 @@ def test_closing_a_stream_cancels_it(endless_engine: Engine) -> None:
 
 
 def test_newer_request_for_a_document_supersedes_the_older(endless_engine: Engine) -> None:
-    older = endless_engine.submit_complete(FimRequest("x = ", "", document="a.py", max_tokens=3000))
+    older = endless_engine.submit_complete(FimRequest("x = ", "", document="a.py", max_tokens=ENDLESS))
     wait_until_running(endless_engine)
     newer = endless_engine.submit_complete(FimRequest("y = ", "", document="a.py", max_tokens=2))
     other = endless_engine.submit_complete(FimRequest("z = ", "", document="b.py", max_tokens=2))
@@ -170,7 +170,7 @@ def test_newer_request_for_a_document_supersedes_the_older(endless_engine: Engin
 
 
 def test_inline_requests_go_before_queued_chat(endless_engine: Engine) -> None:
-    blocker = endless_engine.submit_complete(FimRequest("x = ", "", max_tokens=3000))
+    blocker = endless_engine.submit_complete(FimRequest("x = ", "", max_tokens=ENDLESS))
     wait_until_running(endless_engine)
     chat = endless_engine.chat(ChatRequest((ChatMessage("user", "go"),), max_tokens=2))
     inline = endless_engine.submit_complete(FimRequest("y = ", "", max_tokens=2))
@@ -217,7 +217,7 @@ def test_asyncio_callers_and_task_cancellation(endless_engine: Engine) -> None:
     async def scenario() -> None:
         quick = await endless_engine.complete_async(FimRequest("x = ", "", max_tokens=2))
         assert quick.text == " ok ok"
-        slow = asyncio.ensure_future(endless_engine.complete_async(FimRequest("y = ", "", max_tokens=3000)))
+        slow = asyncio.ensure_future(endless_engine.complete_async(FimRequest("y = ", "", max_tokens=ENDLESS)))
         while not endless_engine.status().busy:
             await asyncio.sleep(0.001)
         slow.cancel()
@@ -252,11 +252,11 @@ def test_the_budget_limits_what_is_shown_and_the_rest_is_written_on_for_tab(tiny
 
 
 def test_a_request_elsewhere_ends_the_generation_going_on_after_its_suggestion(tiny_models: TinyModels) -> None:
-    with Engine(tiny_config(tiny_models.endless, speculate=False)) as engine:
-        request = FimRequest("x = ", "", document="a", max_tokens=3000, time_budget_ms=1)
+    with Engine(endless_config(tiny_models, speculate=False)) as engine:
+        request = FimRequest("x = ", "", document="a", max_tokens=ENDLESS, time_budget_ms=1)
         shown = engine.complete(request)
         assert shown.stop_reason is StopReason.TIME and shown.text.startswith(" ok")
-        assert engine.status().busy  # writing on, to its 3,000 tokens
+        assert engine.status().busy  # writing on, for as long as it may
         elsewhere = engine.complete(FimRequest("y = ", "", document="b", max_tokens=2))
         assert elsewhere.text == " ok ok"
         # What was shown is remembered; nothing more was: the generation ended at the request elsewhere.
@@ -267,8 +267,8 @@ def test_a_request_elsewhere_ends_the_generation_going_on_after_its_suggestion(t
 
 
 def test_an_edit_off_the_path_of_a_suggestion_ends_its_generation(tiny_models: TinyModels) -> None:
-    with Engine(tiny_config(tiny_models.endless, speculate=False)) as engine:
-        request = FimRequest("x = ", "", document="a", max_tokens=3000, time_budget_ms=1)
+    with Engine(endless_config(tiny_models, speculate=False)) as engine:
+        request = FimRequest("x = ", "", document="a", max_tokens=ENDLESS, time_budget_ms=1)
         shown = engine.complete(request)
         along = replace(request, prefix=request.prefix + shown.text[:2])
         engine.document_edited("a", "untitled", along.prefix, 0, along)  # typing what it says: goes on

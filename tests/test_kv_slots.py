@@ -13,7 +13,7 @@ from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.runtime.kv_slots import KvSlots, Slot
 from completion.types import ChatMessage, ChatRequest, FimRequest
-from tests.conftest import TinyModels, tiny_config
+from tests.conftest import ENDLESS, TinyModels, endless_config, tiny_config
 
 
 def loading(made: list[Any]) -> Callable[[EngineConfig, Path], Any]:
@@ -57,9 +57,9 @@ def test_an_answer_steps_aside_for_a_live_suggestion_and_goes_on(tiny_models: Ti
     """While an answer streams (the endless model writes " ok" until stopped), a suggestion is answered
     before the answer ends; the answer then goes on without llama.cpp evaluating its prompt again."""
     made: list[Any] = []
-    config = tiny_config(tiny_models.endless, time_budget_ms=600_000, speculate=False)
+    config = endless_config(tiny_models, speculate=False)
     with Engine(config, loading(made)) as engine:
-        stream = engine.chat(ChatRequest((ChatMessage("user", "go on and on"),), max_tokens=3000))
+        stream = engine.chat(ChatRequest((ChatMessage("user", "go on and on"),), max_tokens=ENDLESS))
         chunks = iter(stream)
         next(chunks)  # the answer is streaming
         suggestion = engine.complete(FimRequest("x = ", "", path="x.py", document="x.py", max_tokens=3), 60)

@@ -20,9 +20,18 @@ from completion.runtime.remote import Backoff, RemoteServer
 from completion.runtime.remote_backends import connect
 from completion.traits import fim_by_name
 from completion.types import FimRequest
-from tests.conftest import CHAT_SCRIPT, TinyModels, tiny_config
+from tests.conftest import CHAT_SCRIPT, ENDLESS, TinyModels, tiny_config
 from tests.processes import serving
-from tests.servers import API_KEY, Server, decoding, llama_server, openai_server, self_signed_certificate, wait_idle
+from tests.servers import (
+    API_KEY,
+    Server,
+    decoding,
+    endless_llama_server,
+    llama_server,
+    openai_server,
+    self_signed_certificate,
+    wait_idle,
+)
 
 REQUEST = FimRequest("def add(a, b):\n    return ", "\n", path="calc.py", language="python")
 LINES = ["def add(a, b):\n", "    return a + b\n", "<|fim_prefix|>x = 1<|fim_suffix|>\n", "  # ünïcode ✓\n", "\n"]
@@ -107,9 +116,9 @@ def test_a_ratio_counter_is_measured_on_the_server(shared_openai_server: Server)
 
 
 def test_closing_a_generation_stops_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
-    with llama_server(tiny_models.endless, tmp_path) as server:
+    with endless_llama_server(tiny_models.endless, tmp_path) as server:
         backend = LlamaServerBackend.connect(remote_config("llama-server", server))
-        generation = backend.generate("x = ", SamplingParams(max_tokens=100_000))
+        generation = backend.generate("x = ", SamplingParams(max_tokens=ENDLESS))
         assert [next(generation) for _ in range(10)] == [" ok"] * 10
         assert decoding(server)
         generation.close()
@@ -118,8 +127,8 @@ def test_closing_a_generation_stops_the_server(tiny_models: TinyModels, tmp_path
 
 def test_a_newer_request_supersedes_the_older_on_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
     with (
-        llama_server(tiny_models.endless, tmp_path) as server,
-        Engine(remote_config("llama-server", server, time_budget_ms=600_000, max_tokens=100_000)) as engine,
+        endless_llama_server(tiny_models.endless, tmp_path) as server,
+        Engine(remote_config("llama-server", server, time_budget_ms=600_000, max_tokens=ENDLESS)) as engine,
     ):
         engine.load()
         request = FimRequest("x = ", "\n", path="c.py", language="python", document="c.py")

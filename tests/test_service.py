@@ -29,7 +29,7 @@ from completion.service.errors import ServiceLost, ServiceRefused, ServiceUnavai
 from completion.service.protocol import MAX_LINE_BYTES, PROTOCOL_VERSION, TOO_LONG, LineSplitter, decode, encode
 from completion.service.rundir import RunDir, read_info, runtime_dir
 from completion.types import ChatMessage, ChatRequest, FimRequest
-from tests.conftest import CHAT_SCRIPT, ENDLESS_TOKEN, FIM_SCRIPT, TinyModels
+from tests.conftest import CHAT_SCRIPT, ENDLESS, ENDLESS_TOKEN, ENDLESS_WINDOW, FIM_SCRIPT, TinyModels
 
 WAIT_S = 30.0  # bound on every wait: a service start, a model load, a request
 ADD = FimRequest("def add(a, b):\n    return ", "", path="add.py")
@@ -220,11 +220,11 @@ def test_a_crash_during_a_generation_fails_the_request_and_the_next_one_works(
     make_client: Callable[..., ServiceClient], tiny_models: TinyModels, rundir: RunDir, signum: signal.Signals
 ) -> None:
     client = make_client()
-    client.configure(tiny(tiny_models.endless, time_budget_ms=600_000)).result(WAIT_S)
+    client.configure(tiny(tiny_models.endless, n_ctx=ENDLESS_WINDOW, time_budget_ms=600_000)).result(WAIT_S)
     client.opened("file:///work/a.py", "a.py", "def helper():\n    pass\n").result(WAIT_S)
     edited = "def helper():\n    return 1\n"
     client.edited("file:///work/a.py", "a.py", edited, 1, FimRequest(edited, "", path="a.py")).result(WAIT_S)
-    pending = client.complete(FimRequest("x = ", "", path="b.py", max_tokens=3000))
+    pending = client.complete(FimRequest("x = ", "", path="b.py", max_tokens=ENDLESS))
     wait_until(lambda: client.status().result(WAIT_S)["busy"], "the generation started")
     old_pid = service_pid(client)
     os.kill(old_pid, signum)
@@ -300,8 +300,10 @@ def test_cancelling_a_future_or_leaving_cancels_the_generation(
 ) -> None:
     client = make_client()
     # No speculation: "busy" is then only the generations this test asks for.
-    client.configure(tiny(tiny_models.endless, time_budget_ms=600_000, speculate=False)).result(WAIT_S)
-    pending = client.complete(FimRequest("x = ", "", max_tokens=3000))
+    client.configure(tiny(tiny_models.endless, n_ctx=ENDLESS_WINDOW, time_budget_ms=600_000, speculate=False)).result(
+        WAIT_S
+    )
+    pending = client.complete(FimRequest("x = ", "", max_tokens=ENDLESS))
     wait_until(lambda: client.status().result(WAIT_S)["busy"], "the generation started")
     assert pending.cancel()
     wait_until(lambda: not client.status().result(WAIT_S)["busy"], "the generation stopped")
@@ -309,7 +311,7 @@ def test_cancelling_a_future_or_leaving_cancels_the_generation(
     assert client.complete(FimRequest("y = ", "", max_tokens=1)).result(WAIT_S).text.strip() == "ok"
 
     leaving = make_client().connect()  # connected: the close below is a client going away, not one never come
-    leaving.complete(FimRequest("z = ", "", max_tokens=3000))
+    leaving.complete(FimRequest("z = ", "", max_tokens=ENDLESS))
     wait_until(lambda: client.status().result(WAIT_S)["busy"], "the other client's generation started")
     leaving.close()  # a client that goes away has its generations cancelled
     wait_until(lambda: not client.status().result(WAIT_S)["busy"], "the generation stopped")

@@ -88,6 +88,7 @@ def write_model(
     eos: int = ENDOFTEXT,
     chat_template: str = QWEN_TEMPLATE,
     name: str = "tiny scripted qwen2",
+    context_length: int = 4096,
 ) -> Path:
     """Write a GGUF whose greedy output after token t is transitions.get(t, default_next)."""
     states = sorted(transitions)
@@ -104,7 +105,7 @@ def write_model(
 
     writer = GGUFWriter(str(path), arch="qwen2")
     writer.add_name(name)
-    writer.add_context_length(4096)
+    writer.add_context_length(context_length)
     writer.add_embedding_length(WIDTH)
     writer.add_block_count(1)
     writer.add_feed_forward_length(128)

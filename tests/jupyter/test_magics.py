@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 
 from completion.service.rundir import RunDir, read_info
 from jupyter_ext.magics import fill_placeholders, first_code_block
-from tests.conftest import CHAT_SCRIPT, HostileNotebook, TinyModels
+from tests.conftest import CHAT_SCRIPT, ENDLESS, ENDLESS_WINDOW, HostileNotebook, TinyModels
 from tests.jupyter.server import RunningServer, jupyter_server
 from tests.processes import serving
 
@@ -134,12 +134,12 @@ def test_the_kernel_asks_its_server_directly_not_through_a_proxy(tiny_models: Ti
 def test_interrupt_stops_the_generation_in_the_server(tiny_models: TinyModels, tmp_path: Path) -> None:
     with jupyter_server(
         tmp_path, f"--TabwiseExtension.model_path={tiny_models.endless}", "--TabwiseExtension.threads=1",
-        "--TabwiseExtension.answer_tokens=100000",
+        f"--TabwiseExtension.answer_tokens={ENDLESS}", f"--TabwiseExtension.context_window={ENDLESS_WINDOW}",
     ) as server:  # fmt: skip
-        notebook = run_notebook(
+        notebook = run_notebook(  # the answer goes on until it is stopped: the interrupt comes while it streams
             server,
             ["%load_ext jupyter_ext", "%%ask\nSay ok forever."],
-            timeout=6,
+            timeout=15,
             interrupt_on_timeout=True,
         )
         ask = notebook.cells[1]

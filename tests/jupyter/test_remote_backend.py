@@ -14,7 +14,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from tests.conftest import CHAT_SCRIPT, TinyModels
-from tests.servers import API_KEY, Server, decoding, llama_server, wait_idle
+from tests.servers import API_KEY, Server, decoding, endless_llama_server, llama_server, wait_idle
 
 COMPLETE = {"prefix": "def add(a, b):\n    return ", "suffix": "\n", "language": "python"}
 
@@ -23,7 +23,8 @@ COMPLETE = {"prefix": "def add(a, b):\n    return ", "suffix": "\n", "language":
 def remote(request: pytest.FixtureRequest, tiny_models: TinyModels, tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     """A llama-server for this test ("qwen", "endless", or "wrong-key": qwen, and a key file it refuses)."""
     kind = getattr(request, "param", "qwen")
-    with llama_server(tiny_models.endless if kind == "endless" else tiny_models.qwen, tmp_path) as server:
+    endless = endless_llama_server(tiny_models.endless, tmp_path) if kind == "endless" else None
+    with endless or llama_server(tiny_models.qwen, tmp_path) as server:
         key_file = server.key_file
         if kind == "wrong-key":
             key_file = tmp_path / "wrong-key"

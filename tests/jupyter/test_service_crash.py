@@ -16,7 +16,7 @@ from tornado.httpclient import HTTPClientError
 
 from completion.service import launch
 from completion.service.client import CRASHES_KEPT
-from tests.conftest import CHAT_SCRIPT, ENDLESS_TOKEN, FIM_SCRIPT, TinyModels
+from tests.conftest import CHAT_SCRIPT, ENDLESS, ENDLESS_TOKEN, ENDLESS_WINDOW, FIM_SCRIPT, TinyModels
 from tests.jupyter.server import jupyter_server
 
 pytestmark = pytest.mark.timeout(300)
@@ -27,7 +27,12 @@ WAIT_S = 60.0  # bound on every wait: a service start, a model load, a request
 def jp_server_config(tiny_models: TinyModels) -> dict[str, Any]:
     return {
         "ServerApp": {"jpserver_extensions": {"jupyter_ext": True}},
-        "TabwiseExtension": {"model_path": str(tiny_models.endless), "threads": 1, "answer_tokens": 100_000},
+        "TabwiseExtension": {
+            "model_path": str(tiny_models.endless),
+            "threads": 1,
+            "answer_tokens": ENDLESS,
+            "context_window": ENDLESS_WINDOW,
+        },
     }
 
 

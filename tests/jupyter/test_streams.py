@@ -1,6 +1,6 @@
 """Requests that end early: a stream cancelled or whose client goes away, a completion superseded by a newer
 one for its notebook or whose client goes away; and a server without a model. The endless model writes
-" ok" until stopped, within the settings' longest generation (the model's whole window for a completion)."""
+" ok" until stopped (tests.conftest.ENDLESS)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.conftest import TinyModels
+from tests.conftest import ENDLESS, ENDLESS_WINDOW, TinyModels, generating
 
 
 @pytest.fixture
@@ -23,9 +23,10 @@ def jp_server_config(tiny_models: TinyModels, tmp_path: Path, request: pytest.Fi
         "TabwiseExtension": {
             "model_path": str(model),
             "threads": 1,
-            "answer_tokens": 100_000,
-            "max_tokens": 100_000,  # a completion then runs until the window is full (~4,000 tokens)
-            "time_budget_ms": 600_000,  # and nothing of it is shown before it ends
+            "answer_tokens": ENDLESS,
+            "max_tokens": ENDLESS,
+            "context_window": ENDLESS_WINDOW,
+            "time_budget_ms": 600_000,  # nothing of a completion is shown before it ends
         },
     }
 
@@ -41,19 +42,13 @@ async def wait_idle(jp_fetch: Any) -> dict[str, Any]:
 
 
 async def wait_generating(jp_fetch: Any, path: str) -> None:
-    """Until the engine is writing a completion for the notebook at `path`: busy, and its KV cache holds
-    far more than the prompt of a few tokens (a warm-up of the place holds the prompt only). Not how fast:
-    the generation fills the model's window, thousands of tokens."""
+    """Until the engine is writing a completion for the notebook at `path` (not how fast: it writes until stopped)."""
     for _ in range(600):
         status = json.loads((await jp_fetch("tabwise", "status")).body)
-        held = [slot["tokens"] for slot in status["kv_slots"] if slot["sequence"].endswith(path)]
-        if status["busy"] and max(held, default=0) > GENERATING_TOKENS:
+        if generating(status["busy"], [(slot["sequence"], slot["tokens"]) for slot in status["kv_slots"]], path):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"not generating: {status}")
-
-
-GENERATING_TOKENS = 64  # in the notebook's KV cache: its prompt (~6 tokens) and what the model wrote after it
 
 
 async def send_complete(port: int, base_url: str, auth: str, body: dict[str, Any]) -> asyncio.StreamWriter:

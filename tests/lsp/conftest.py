@@ -17,7 +17,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.conftest import TinyModels
+from tests.conftest import ENDLESS, ENDLESS_WINDOW, TinyModels, generating
 from tests.processes import private_service_env
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "lsp_server"])
@@ -49,9 +49,13 @@ async def client(lsp_client: LanguageClient, tiny_models: TinyModels, tmp_path: 
     await lsp_client.shutdown_session()
 
 
+# The endless model writes until it is stopped (tests.conftest.ENDLESS).
+ENDLESS_OPTIONS = {"timeBudgetMs": 600_000, "maxTokens": ENDLESS, "contextWindow": ENDLESS_WINDOW}
+
+
 @pytest_lsp.fixture(config=SERVER)
 async def endless_client(lsp_client: LanguageClient, tiny_models: TinyModels, tmp_path: Path):
-    await start(lsp_client, tiny_models.endless, tmp_path, timeBudgetMs=600_000, maxTokens=3000)
+    await start(lsp_client, tiny_models.endless, tmp_path, **ENDLESS_OPTIONS)
     yield
     await lsp_client.shutdown_session()
 
@@ -94,3 +98,13 @@ async def idle_status(client: LanguageClient) -> Any:
             return status
         await asyncio.sleep(0.05)
     raise AssertionError(f"never idle: {status}")
+
+
+async def writing(client: LanguageClient, uri: str) -> None:
+    """Until the engine is writing a completion for `uri` (not how fast: it writes until stopped)."""
+    for _ in range(600):
+        status = await client.protocol.send_request_async("tabwise/status", {})
+        if generating(status.busy, [(slot.sequence, slot.tokens) for slot in status.kvSlots], uri):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not writing for {uri}: {status}")

@@ -14,8 +14,8 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import CHAT_SCRIPT, TinyModels
-from tests.lsp.conftest import SERVER, idle_status, inline_params, open_document, start
-from tests.servers import API_KEY, Server, decoding, llama_server, openai_server, wait_idle
+from tests.lsp.conftest import ENDLESS_OPTIONS, SERVER, idle_status, inline_params, open_document, start
+from tests.servers import API_KEY, Server, decoding, endless_llama_server, llama_server, openai_server, wait_idle
 
 pytestmark = pytest.mark.asyncio
 URI = "file:///work/add.py"
@@ -30,7 +30,7 @@ def qwen_server(tiny_models: TinyModels, tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def endless_server(tiny_models: TinyModels, tmp_path: Path) -> Iterator[Server]:
-    with llama_server(tiny_models.endless, tmp_path) as server:
+    with endless_llama_server(tiny_models.endless, tmp_path) as server:
         yield server
 
 
@@ -59,7 +59,7 @@ async def endless_remote_client(
     lsp_client: LanguageClient, tiny_models: TinyModels, endless_server: Server, tmp_path: Path
 ):
     options = remote_options(endless_server)
-    await start(lsp_client, tiny_models.endless, tmp_path, timeBudgetMs=600_000, maxTokens=3000, **options)
+    await start(lsp_client, tiny_models.endless, tmp_path, **{**ENDLESS_OPTIONS, **options})
     yield
     await lsp_client.shutdown_session()
 

@@ -18,7 +18,7 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from tests.conftest import ENDLESS_TOKEN
-from tests.lsp.conftest import idle_status, inline_params, open_document
+from tests.lsp.conftest import idle_status, inline_params, open_document, writing
 
 pytestmark = pytest.mark.asyncio
 WAIT_S = 60.0  # bound on each wait: a service start and a model load on a busy machine
@@ -57,10 +57,7 @@ async def test_a_service_crash_during_a_generation(
     old_pid = (await service_status(client)).service.pid
 
     pending = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params(uri["busy"], 0, 4)))
-    for _ in range(int(WAIT_S / 0.05)):  # the endless model writes " ok" for as long as it may (minutes)
-        if (await client.protocol.send_request_async("tabwise/status", {})).busy:
-            break
-        await asyncio.sleep(0.05)
+    await writing(client, uri["busy"])  # the endless model writes " ok" until it is stopped
     os.kill(old_pid, signum)
     answer = await asyncio.wait_for(pending, WAIT_S)
     assert answer is not None and not answer.items  # answered, empty
