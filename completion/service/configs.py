@@ -89,16 +89,11 @@ class ClientConfigs:
         differ = shared_differences(own.config, self._in_force)
         if not differ:
             return None
-        shown = "; ".join(
-            f"{setting_name(name)} is {getattr(self._in_force, name)} there, {getattr(own.config, name)} here"
-            for name in differ[:SHOWN_DIFFERENCES]
-        )
-        more = f" (and {len(differ) - SHOWN_DIFFERENCES} more)" if len(differ) > SHOWN_DIFFERENCES else ""
         return (
             f"the shared tabwise service keeps the model settings of {holder.name}, which set them first: "
-            f"{shown}{more}. This front end is served by that model, with its own limits, and its own model "
-            f"settings apply once that front end disconnects. To run both at once, give one of them its own "
-            f"service (a separate TABWISE_RUNTIME_DIR)."
+            f"{_differences(self._in_force, own.config, differ)}. This front end is served by that model, with "
+            f"its own limits, and its own model settings apply once that front end disconnects. To run both at "
+            f"once, give one of them its own service (a separate TABWISE_RUNTIME_DIR)."
         )
 
     def holder(self) -> str | None:
@@ -117,3 +112,18 @@ class ClientConfigs:
     def _hold(self, client: int) -> Job[None]:
         self._holder, self._in_force = client, self._own[client].config
         return self._apply(self._in_force)
+
+
+def _differences(there: EngineConfig, here: EngineConfig, names: list[str]) -> str:
+    """Settings that differ, with both values: the first few, the rest counted."""
+    shown = [
+        f"{setting_name(name)} is {_shown(getattr(there, name))} there, {_shown(getattr(here, name))} here"
+        for name in names[:SHOWN_DIFFERENCES]
+    ]
+    more = f" (and {len(names) - SHOWN_DIFFERENCES} more)" if len(names) > SHOWN_DIFFERENCES else ""
+    return "; ".join(shown) + more
+
+
+def _shown(value: object) -> str:
+    """A setting's value in a message."""
+    return "unset" if value is None else str(value)
