@@ -68,6 +68,11 @@ class SuggestionCache:
             text += more
         return text
 
+    def clear(self) -> None:
+        """Drop every suggestion (another model answers from now on)."""
+        with self._lock:
+            self._documents.clear()
+
     def forget(self, document: str) -> None:
         """Drop a closed document's suggestions."""
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,36 @@ class EngineConfig:
     def with_changes(self, **changes: Any) -> EngineConfig:
         """A copy with some fields replaced; unknown names raise TypeError."""
         return replace(self, **changes)
+
+
+# The settings that pick and load the model: a change reloads it.
+MODEL_FIELDS = (
+    "model_path",
+    "n_ctx",
+    "n_gpu_layers",
+    "n_threads",
+    "n_threads_batch",
+    "n_batch",
+    "extra_buffers",
+    "kv_slots",
+    "backend",
+    "backend_url",
+    "backend_model",
+    "api_key_file",
+    "backend_fallback",
+    "fim_format",
+    "runtime_options",
+)
+# The settings each front end of a shared engine has its own of: limits, which ride on its requests (the
+# service fills them in), and whether its `configure` waits for the model to load.
+CLIENT_FIELDS = ("max_tokens", "time_budget_ms", "context_tokens", "chat_max_tokens", "preload")
+
+
+def shared_differences(mine: EngineConfig, theirs: EngineConfig) -> list[str]:
+    """The fields outside CLIENT_FIELDS where two configs differ: what two front ends cannot both have
+    from one engine."""
+    shared = [f.name for f in fields(EngineConfig) if f.name not in CLIENT_FIELDS]
+    return [name for name in shared if getattr(mine, name) != getattr(theirs, name)]
 
 
 def physical_cores() -> int:

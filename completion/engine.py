@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from completion.cache import SuggestionCache
-from completion.config import EngineConfig
+from completion.config import MODEL_FIELDS, EngineConfig
 from completion.context import ContextGatherer
 from completion.continuation import Continuation, Follower
 from completion.errors import BackendUnavailable, ModelFileError, ModelLoadError, RequestError
@@ -81,6 +81,7 @@ class EngineStatus:
     last_evaluated_tokens: int  # prompt tokens the last completion evaluated (not reused from the KV cache)
     debounce_ms: int  # how long clients should wait after a keystroke before asking, from the typing rhythm
     kv_slots: tuple[tuple[str, int], ...] = ()  # per KV cache: the sequence (document, "chat") it holds, tokens
+    loads: int = 0  # models loaded since the engine started (each settings change that reloads adds one)
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON for front ends' status requests."""
@@ -97,6 +98,7 @@ class EngineStatus:
             "last_evaluated_tokens": self.last_evaluated_tokens,
             "debounce_ms": self.debounce_ms,
             "kv_slots": [{"sequence": sequence, "tokens": tokens} for sequence, tokens in self.kv_slots],
+            "loads": self.loads,
         }
 
 
@@ -167,9 +169,10 @@ class Engine:
         self._error: str | None = None
         self._last_latency_ms = 0.0
         self._last_evaluated_tokens = 0
+        self._loads = 0  # models loaded, for status
         self._lock = threading.Lock()
         if self._config.preload:
-            self._worker.submit(Job(lambda job: self._ensure_backend(), PRIORITY_LOAD))
+            self._preload()
 
     # -- model lifecycle (worker thread) ------------------------------------------------------------
 
@@ -198,6 +201,7 @@ class Engine:
             self._set_state("error", str(exc))
             raise
         self._backend, self._traits, self._failed = backend, traits, None
+        self._loads += 1
         self._count = lru_cache(maxsize=TOKEN_COUNT_CACHE)(backend.token_count)
         self._set_state("ready", None)
         log.info("loaded %s (%s)", backend.info.name, "FIM " + traits.fim.name if traits.fim else "chat only")
@@ -219,31 +223,24 @@ class Engine:
 
     def reconfigure(self, config: EngineConfig) -> Job[None]:
         """Use new settings from the next request on (queued before it, not waited for: the worker may
-        be generating); the model is reloaded on next use if a load setting changed."""
+        be generating); the model is reloaded on next use if a load setting changed, at once with `preload`."""
 
         def swap(job: Job[None]) -> None:
-            reload_fields = (
-                "model_path",
-                "n_ctx",
-                "n_gpu_layers",
-                "n_threads",
-                "n_threads_batch",
-                "n_batch",
-                "extra_buffers",
-                "kv_slots",
-                "backend",
-                "backend_url",
-                "backend_model",
-                "api_key_file",
-                "backend_fallback",
-                "fim_format",
-            )
-            if any(getattr(config, f) != getattr(self._config, f) for f in reload_fields):
+            if any(getattr(config, f) != getattr(self._config, f) for f in MODEL_FIELDS):
                 self._backend, self._traits, self._failed = None, None, None
+                self._cache.clear()  # another model's suggestions, and prompts laid out in its tokens
+                self._layouts.clear()
                 self._set_state("unloaded", None)
             self._config = config
 
-        return self._worker.submit(Job(swap, PRIORITY_LOAD))
+        swapped = self._worker.submit(Job(swap, PRIORITY_LOAD))
+        if config.preload:
+            self._preload()
+        return swapped
+
+    def _preload(self) -> None:
+        """Queue the model's load (not waited for: a failure is the state, and the next request's error)."""
+        self._worker.submit(Job(lambda job: self._ensure_backend(), PRIORITY_LOAD))
 
     def status(self) -> EngineStatus:
         """The engine's state now, without waiting for the worker."""
@@ -265,6 +262,7 @@ class Engine:
             self._last_evaluated_tokens,
             self._rhythm.debounce_ms(),
             tuple(backend.kv_held()) if backend else (),
+            self._loads,
         )
 
     @property
@@ -290,14 +288,24 @@ class Engine:
     # FimRequest.path. An open document's text wins over the file on disk for cross-file context.
 
     def document_opened(
-        self, document: str, path: str, text: str, language: str = "", warm: bool = True, root: str = ""
+        self,
+        document: str,
+        path: str,
+        text: str,
+        language: str = "",
+        warm: bool = True,
+        root: str = "",
+        context_tokens: int | None = None,
     ) -> None:
         """The editor opened `document`: its text is context from now on (over the file on disk, saved or
         not), and its end, where code is most often added, is warmed at once unless `warm` is False
-        (completions are off there). `language` and `root` as in FimRequest ("": from the path)."""
+        (completions are off there). `language`, `root` and `context_tokens` as in FimRequest ("": from
+        the path; None: the setting)."""
         self._context_for(root).workspace.open(path, text)
-        at = FimRequest(text, "", path=path, language=language, document=document, root=root) if warm else None
-        self._warmup.opened(document, at)
+        at = FimRequest(
+            text, "", path=path, root=root, language=language, document=document, context_tokens=context_tokens
+        )
+        self._warmup.opened(document, at if warm else None)
 
     def document_edited(
         self, document: str, path: str, text: str, line: int | None, at: FimRequest | None = None, root: str = ""
@@ -443,9 +451,8 @@ class Engine:
         context = self._context_for(request.root).gather(request, language)
         config, key = self._config, request.document or request.path
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
-        prompt = build_fim_prompt(
-            request, fim, self._count, config.context_tokens, config.suffix_tokens, context, previous
-        )
+        budget = request.context_tokens or config.context_tokens  # a request's own budget wins over the setting
+        prompt = build_fim_prompt(request, fim, self._count, budget, config.suffix_tokens, context, previous)
         self._layouts[key] = prompt.layout
         while len(self._layouts) > LAYOUTS_KEPT:
             del self._layouts[next(iter(self._layouts))]
@@ -573,27 +580,30 @@ class Engine:
         """Stream the answer to a conversation."""
         return self._submit_chat(lambda backend, traits: list(request.messages), request)
 
-    def explain(self, code: str, language: str = "", path: str = "untitled") -> ChatStream:
-        """Stream an explanation of `code`."""
+    def explain(
+        self, code: str, language: str = "", path: str = "untitled", max_tokens: int | None = None
+    ) -> ChatStream:
+        """Stream an explanation of `code`, at most `max_tokens` long (None: the setting)."""
         if not code.strip():
             raise RequestError("nothing to explain: the selection is empty")
         if len(code) > self._config.max_document_chars:
             raise RequestError(f"selection too large to explain ({len(code):,} characters)")
 
         def messages(backend: Backend, traits: ModelTraits) -> list[ChatMessage]:
-            budget = backend.info.n_ctx - self._config.chat_max_tokens - CHAT_PROMPT_RESERVE
+            budget = backend.info.n_ctx - (max_tokens or self._config.chat_max_tokens) - CHAT_PROMPT_RESERVE
             shown = _fit_tokens(code, budget, backend.token_count)
             text = chat_template("explain").format(language=language or "", path=path, code=shown)
             return [ChatMessage("system", chat_template("system")), ChatMessage("user", text)]
 
-        return self._submit_chat(messages, ChatRequest(()))
+        return self._submit_chat(messages, ChatRequest((), max_tokens))
 
-    def ask(self, question: str, context: str = "") -> ChatStream:
-        """Stream the answer to a question, with optional context (code, an error) before it."""
+    def ask(self, question: str, context: str = "", max_tokens: int | None = None) -> ChatStream:
+        """Stream the answer to a question, with optional context (code, an error) before it, at most
+        `max_tokens` long (None: the setting)."""
         if not question.strip():
             raise RequestError("nothing to ask: the question is empty")
         text = chat_template("ask").format(question=question, context=context + "\n\n" if context else "")
-        request = ChatRequest((ChatMessage("system", chat_template("system")), ChatMessage("user", text)))
+        request = ChatRequest((ChatMessage("system", chat_template("system")), ChatMessage("user", text)), max_tokens)
         return self.chat(request)
 
     def _submit_chat(

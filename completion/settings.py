@@ -172,6 +172,11 @@ def engine_names() -> list[str]:
     return [name for name, spec in _FIELDS.items() if "engine" in spec.metadata]
 
 
+def setting_name(engine_field: str) -> str:
+    """The setting an EngineConfig field is set by, as users call it (the field's own name if none is)."""
+    return next((name for name, spec in _FIELDS.items() if spec.metadata.get("engine") == engine_field), engine_field)
+
+
 def help_text(name: str) -> str:
     """What setting `name` does, for users, with its default and environment variable."""
     default = getattr(Settings(), name)

@@ -30,6 +30,7 @@ class FimRequest:
     repo: str = ""  # repository name for repository-level prompts
     max_tokens: int | None = None  # None = the engine's setting
     time_budget_ms: int | None = None  # None = the engine's setting
+    context_tokens: int | None = None  # the prompt's token budget for the code around the cursor; None = the setting
     stop: tuple[str, ...] = ()  # extra stop strings on top of the format's own
     # Facts about the running program that the code does not show (a notebook kernel's variables, their
     # types, columns and shapes): plain lines, put as comments at the top of the prompt's stable part.

@@ -17,8 +17,8 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, TraitType, Unicode
 from traitlets.config import Configurable
 
-from completion.config import EngineConfig
 from completion.service.client import ServiceClient
+from completion.service.configs import Configured
 from completion.settings import Spelling, engine_names, engine_settings, help_text, read_settings, value_type
 from jupyter_ext import handlers
 from jupyter_ext.kernel_context import KernelSummaries
@@ -93,7 +93,12 @@ class TabwiseExtension(ExtensionApp, SettingTraits):
             kernels.close()
 
 
-def _report_configure(done: Future[EngineConfig]) -> None:
-    """Log a service that could not be started or configured; each request then answers why (503)."""
-    if not done.cancelled() and (exc := done.exception()) is not None:
+def _report_configure(done: Future[Configured]) -> None:
+    """Log a service that could not be started or configured (each request then answers why, 503), or why
+    it keeps another front end's model settings (the status route says so too, as `settings_warning`)."""
+    if done.cancelled():
+        return
+    if (exc := done.exception()) is not None:
         log.warning("tabwise: %s", exc)
+    elif (warning := done.result().warning) is not None:
+        log.warning("tabwise: %s", warning)

@@ -35,6 +35,7 @@ from pygls.workspace import TextDocument
 from completion.errors import Cancelled, RequestError, TabwiseError
 from completion.languages import language_of
 from completion.service.client import ServiceClient
+from completion.service.configs import Configured
 from completion.service.errors import ServiceLost, ServiceUnavailable
 from completion.settings import Settings, engine_settings
 from completion.types import ChunkKind, FimRequest
@@ -104,25 +105,30 @@ class TabwiseServer(LanguageServer):
             self.shown_errors.add(key)
             self.window_show_message(types.ShowMessageParams(type=kind, message=f"tabwise: {message}"))
 
-    def report(self, future: concurrent.futures.Future[Any]) -> None:
-        """Show once what a service call that no request waits for failed with (a configure, say)."""
+    def report(self, future: concurrent.futures.Future[R], warning: Callable[[R], str | None] = lambda _: None) -> None:
+        """Show once what a service call that no request waits for failed with (a configure, say), or the
+        `warning` its answer carries."""
 
         async def wait() -> None:
             try:
-                await asyncio.wrap_future(future)
+                answer = await asyncio.wrap_future(future)
             except Cancelled:
                 return  # replaced by a newer call: that one reports
             except TabwiseError as exc:
                 self.tell_once(str(exc))
+                return
+            if (message := warning(answer)) is not None:
+                self.tell_once(message, types.MessageType.Warning)
 
         task = asyncio.ensure_future(wait())
         self.reports.add(task)
         task.add_done_callback(self.reports.discard)
 
-    def configure(self) -> concurrent.futures.Future[Any]:
-        """Send the settings to the service (the client sends them again to a restarted one)."""
+    def configure(self) -> concurrent.futures.Future[Configured]:
+        """Send the settings to the service (the client sends them again to a restarted one); shows once
+        why the service keeps another front end's model settings, if it does."""
         future = self.require_service().configure(engine_settings(self.settings))
-        self.report(future)
+        self.report(future, lambda configured: configured.warning)
         return future
 
     def text_document(self, uri: str) -> TextDocument:

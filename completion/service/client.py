@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from completion.config import EngineConfig
 from completion.errors import TabwiseError
 from completion.service import launch
 from completion.service import rundir as rundirs
+from completion.service.configs import Configured
 from completion.service.connection import Link
 from completion.service.errors import ServiceLost, ServiceUnavailable, ServiceVersionError
 from completion.service.protocol import PROTOCOL_VERSION, converter
@@ -315,12 +315,13 @@ class ServiceClient:
         """The engine's status summary, with the service's own under "service"."""
         return self.request("status")
 
-    def configure(self, settings: Mapping[str, Any]) -> Future[EngineConfig]:
-        """Apply settings (EngineConfig field names) over the service's own; re-sent after a restart."""
+    def configure(self, settings: Mapping[str, Any]) -> Future[Configured]:
+        """Apply settings (EngineConfig field names) over the service's own; re-sent after a restart. The
+        answer's warning says which were not applied because another front end holds them."""
         body = converter.unstructure(dict(settings))
         with self._lock:
             self._settings = body
-        return self.request("configure", body, _decoder(EngineConfig))
+        return self.request("configure", body, Configured.from_wire)
 
     def opened(
         self, document: str, path: str, text: str, language: str = "", warm: bool = True, root: str = ""

@@ -22,11 +22,12 @@ class OpenDocuments:
     def __len__(self) -> int:
         return len(self._holders)
 
-    def opened(self, client: int, params: OpenedParams) -> None:
-        """A client opened a document (or opened it again after a service restart)."""
+    def opened(self, client: int, params: OpenedParams, context_tokens: int | None = None) -> None:
+        """A client opened a document (or opened it again after a service restart); its end is warmed with
+        that client's `context_tokens` (None: the engine's)."""
         self._hold(client, params.document, params.path, params.root)
         self._engine.document_opened(
-            params.document, params.path, params.text, params.language, params.warm, params.root
+            params.document, params.path, params.text, params.language, params.warm, params.root, context_tokens
         )
 
     def edited(self, client: int, params: EditedParams) -> None:

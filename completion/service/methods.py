@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.errors import RequestError, TabwiseError
+from completion.service.configs import ClientConfigs
 from completion.service.documents import OpenDocuments
 from completion.service.protocol import PROTOCOL_VERSION, converter, structure_error
 from completion.stream import ChatStream
@@ -24,13 +26,14 @@ from completion.types import ChatChunk, ChatRequest, FimRequest
 from completion.worker import Job
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Host(Protocol):
     """What methods need of the service around them."""
 
     engine: Engine
-    base_config: EngineConfig  # the settings the service started with; configure applies over them
+    configs: ClientConfigs  # each connection's settings (configure applies over the service's own)
     documents: OpenDocuments
 
     def clients(self) -> int: ...
@@ -39,7 +42,8 @@ class Host(Protocol):
 class Caller(Protocol):
     """What methods need of the connection a request came on."""
 
-    number: int  # the connection's id, for its open documents
+    number: int  # the connection's id, for its open documents and its settings
+    client: str  # the kind of front end it said it is ("lsp", "jupyter", ...), for other front ends' warnings
 
     async def send_chunk(self, id: int | str, chunk: dict[str, Any]) -> None: ...
 
@@ -61,6 +65,21 @@ class Call:
             return converter.structure(self.params, kind)
         except Exception as exc:  # cattrs raises several kinds; each says which field is wrong
             raise RequestError(f"bad params: {structure_error(exc)}") from None
+
+    @property
+    def config(self) -> EngineConfig:
+        """The settings this connection's requests run on: the engine's, with its own limits."""
+        return self.host.configs.served(self.caller.number)
+
+    def limited(self, request: FimRequest) -> FimRequest:
+        """`request` with this connection's limits where it sets none of its own."""
+        config = self.config
+        return replace(
+            request,
+            max_tokens=request.max_tokens or config.max_tokens,
+            time_budget_ms=request.time_budget_ms or config.time_budget_ms,
+            context_tokens=request.context_tokens or config.context_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -145,27 +164,29 @@ async def stream_chat(call: Call, stream: ChatStream) -> Any:
 
 
 async def complete(call: Call) -> Any:
-    job = call.host.engine.submit_complete(call.parse(FimRequest))
+    job = call.host.engine.submit_complete(call.limited(call.parse(FimRequest)))
     return converter.unstructure(await wait_job(job))
 
 
 async def warm(call: Call) -> Any:
-    job = call.host.engine.warm(call.parse(FimRequest))
+    job = call.host.engine.warm(call.limited(call.parse(FimRequest)))
     return 0 if job is None else await wait_job(job)
 
 
 async def explain(call: Call) -> Any:
-    params = call.parse(ExplainParams)
-    return await stream_chat(call, call.host.engine.explain(params.code, params.language, params.path))
+    params, limit = call.parse(ExplainParams), call.config.chat_max_tokens
+    return await stream_chat(call, call.host.engine.explain(params.code, params.language, params.path, limit))
 
 
 async def ask(call: Call) -> Any:
     params = call.parse(AskParams)
-    return await stream_chat(call, call.host.engine.ask(params.question, params.context))
+    return await stream_chat(call, call.host.engine.ask(params.question, params.context, call.config.chat_max_tokens))
 
 
 async def chat(call: Call) -> Any:
-    return await stream_chat(call, call.host.engine.chat(call.parse(ChatRequest)))
+    request = call.parse(ChatRequest)
+    request = replace(request, max_tokens=request.max_tokens or call.config.chat_max_tokens)
+    return await stream_chat(call, call.host.engine.chat(request))
 
 
 async def cancel(call: Call) -> Any:
@@ -174,27 +195,34 @@ async def cancel(call: Call) -> Any:
 
 async def status(call: Call) -> Any:
     summary = call.host.engine.status().summary()
+    summary["settings_warning"] = call.host.configs.warning(call.caller.number)  # this front end's, if any
     summary["service"] = {
         "pid": os.getpid(),
         "version": PROTOCOL_VERSION,
         "clients": call.host.clients(),
         "documents": len(call.host.documents),
         "models_loaded": 1 if summary["state"] == "ready" else 0,  # one engine, one model, for every client
+        "settings_from": call.host.configs.holder(),  # the front end whose model settings are in force
     }
     return summary
 
 
 async def configure(call: Call) -> Any:
-    settings = {**converter.unstructure(call.host.base_config), **call.params}
+    configs, number = call.host.configs, call.caller.number
+    settings = {**converter.unstructure(configs.base), **call.params}
     try:
         config = converter.structure(settings, EngineConfig)
     except Exception as exc:  # cattrs raises several kinds; each says which setting is wrong
         raise RequestError(f"bad settings: {structure_error(exc)}") from None
-    job = call.host.engine.reconfigure(config)
-    await asyncio.shield(asyncio.wrap_future(job.future))  # a client leaving must not undo the change
+    job = configs.configure(number, call.caller.client, config)
+    if job is not None:  # this connection holds the model settings: they are the engine's now
+        await asyncio.shield(asyncio.wrap_future(job.future))  # a client leaving must not undo the change
     if config.preload:  # load the model now, not at the first request; answered once it is loaded
         await asyncio.to_thread(preload, call.host.engine)
-    return converter.unstructure(config)
+    answer = configs.answer(number)
+    if answer.warning:
+        log.info("connection %d: %s", number, answer.warning)
+    return answer.to_wire()
 
 
 def preload(engine: Engine) -> None:
@@ -206,13 +234,13 @@ def preload(engine: Engine) -> None:
 async def opened(call: Call) -> Any:
     params = call.parse(OpenedParams)
     documents, number = call.host.documents, call.caller.number
-    documents.opened(number, params)
+    documents.opened(number, params, call.config.context_tokens)
 
 
 async def edited(call: Call) -> Any:
     params = call.parse(EditedParams)
     documents, number = call.host.documents, call.caller.number
-    documents.edited(number, params)
+    documents.edited(number, replace(params, at=call.limited(params.at)) if params.at is not None else params)
 
 
 async def closed(call: Call) -> Any:

@@ -1,4 +1,4 @@
-"""The protocol between front ends and the tabwise engine service, version 1: the one place it is defined.
+"""The protocol between front ends and the tabwise engine service, version 2: the one place it is defined.
 
 Transport
     A Unix-domain stream socket, `service.sock` in the runtime directory (see `rundir`): mode 0600 in a
@@ -9,10 +9,10 @@ Framing
     longer than MAX_LINE_BYTES (8 MiB) is refused with an error and skipped; the connection goes on.
 
 Handshake (first line each way)
-    client:  {"hello": 1, "token": "<token from service.json>", "client": "lsp|jupyter|kernel|cli|test"}
-    service: {"hello": 1, "pid": 1234, "service": "tabwise", "clients": 2}
+    client:  {"hello": 2, "token": "<token from service.json>", "client": "lsp|jupyter|kernel|cli|test"}
+    service: {"hello": 2, "pid": 1234, "service": "tabwise", "clients": 2}
     or, refused, then the service closes the connection:
-             {"hello": 1, "error": {"kind": "version" | "token" | "ProtocolError", "message": "..."}}
+             {"hello": 2, "error": {"kind": "version" | "token" | "ProtocolError", "message": "..."}}
     The token is compared in constant time. A client that meets another version says both versions and
     may start a service of its own under a private runtime directory (TABWISE_RUNTIME_DIR).
 
@@ -38,14 +38,18 @@ Methods (params -> result); engine types are the dataclasses of completion.types
     ask        {question, context?}                -> chunks, then ChatResult
     chat       ChatRequest                         -> chunks, then ChatResult
     cancel     {id}                                -> bool (whether it was pending); it answers Cancelled
-    status     {}                                  -> the engine's status summary + "service":
-                                                      {pid, version, clients, documents, models_loaded}
-    configure  {EngineConfig fields...}            -> the settings now in force (an EngineConfig). Applied
-                                                      over the settings the service started with, so the
-                                                      same configure always gives the same settings; one
-                                                      engine serves every client, so the last one wins.
-                                                      With preload true, answered once the model is loaded
-                                                      (or failed to load: the status says why).
+    status     {}                                  -> the engine's status summary + "settings_warning" (this
+                                                      client's, as configure's) + "service": {pid, version,
+                                                      clients, documents, models_loaded, settings_from}
+    configure  {EngineConfig fields...}            -> the settings this client is served on (EngineConfig
+                                                      fields) + "warning": null, or why some are not its
+                                                      own. Applied over the settings the service started
+                                                      with. Limits (config.CLIENT_FIELDS) are the client's
+                                                      own, for its requests only; the model's settings are
+                                                      those of the first client that configured while it
+                                                      is connected (see configs.py). With preload true,
+                                                      answered once the model is loaded (or failed to
+                                                      load: the status says why).
     opened     {document, path, text, language?, warm?}  -> null   (a front end opened a document; warm:
                                                       evaluate a prompt at its end at once, default true)
     edited     {document, path, text, line, at?}   -> null   (text: all of it now; line: 0-based, where the
@@ -66,7 +70,7 @@ from typing import Any
 import cattrs
 from cattrs.preconf.json import make_converter
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: configure's answer carries a warning; settings are per client
 MAX_LINE_BYTES = 8 * 2**20  # a whole large document fits; anything bigger is refused, not buffered
 CLIENT_KINDS = ("lsp", "jupyter", "kernel", "cli", "test")
 CHAT_METHODS = ("explain", "ask", "chat")  # their answers stream chunks before the result

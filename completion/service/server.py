@@ -23,6 +23,7 @@ from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.errors import RequestError, TabwiseError
 from completion.service import rundir as rundirs
+from completion.service.configs import ClientConfigs
 from completion.service.documents import OpenDocuments
 from completion.service.errors import error_kind
 from completion.service.methods import METHODS, Call
@@ -46,8 +47,8 @@ class Service:
     """One engine, the connections to it, and the documents they reported open."""
 
     def __init__(self, config: EngineConfig, idle_exit_s: float) -> None:
-        self.base_config = config
         self.engine = Engine(config)  # llama.cpp loads lazily on the engine's worker thread
+        self.configs = ClientConfigs(config, self.engine.reconfigure)  # each front end's settings; whose model runs
         self.documents = OpenDocuments(self.engine)
         self.token = rundirs.new_token()
         self.connections: set[Connection] = set()
@@ -86,6 +87,7 @@ class Service:
         finally:
             self.connections.discard(connection)
             self.documents.client_gone(connection.number)
+            self.configs.client_gone(connection.number)
             self.count_changed()
 
 
@@ -96,6 +98,7 @@ class Connection:
         self.service = service
         self.number = number
         self.greeted = False
+        self.client = "?"  # the kind of front end its hello says it is
         self._reader, self._writer = reader, writer
         self._lines = LineSplitter()
         self._ready: list[bytes | TooLong] = []  # lines read but not handled yet
@@ -161,7 +164,8 @@ class Connection:
         token = hello.get("token")
         if not rundirs.token_matches(token, self.service.token):
             return "token", "wrong token: a client must read it from service.json in the service's runtime directory"
-        log.info("client %d connected (%s)", self.number, str(hello.get("client", "?"))[:32])
+        self.client = str(hello.get("client", "?"))[:32]
+        log.info("client %d connected (%s)", self.number, self.client)
         return None
 
     async def _read_line(self) -> bytes | TooLong | None:

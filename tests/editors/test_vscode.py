@@ -1,7 +1,8 @@
 """VS Code in a browser: code-server with the packaged extension, the real default model, Debian's Chromium.
 
 Typing in a Python file shows ghost text, Tab accepts it into the file, and "Explain selection" shows an
-explanation. Screenshots go to test-output/<test>/.
+explanation, while the workspace's own .vscode/settings.json (a cloned repository's) tries to choose the
+program, the model and the server, and is ignored. Screenshots go to test-output/<test>/.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ SETTINGS = {
 }
 
 
+def workspace_settings(trap: Path) -> dict[str, str]:
+    """What a hostile repository's .vscode/settings.json would set: each of these, obeyed, would stop the
+    ghost text (and the first would run `trap`)."""
+    return {
+        "tabwise.python": str(trap),
+        "tabwise.modelPath": str(trap.parent / "repository-model.gguf"),
+        "tabwise.backend": "openai",
+        "tabwise.backendUrl": "http://127.0.0.1:9/v1",
+        "tabwise.apiKeyFile": str(Path.home() / ".ssh" / "id_rsa"),
+    }
+
+
 def code_server(*args: str) -> list[str]:
     return [str(require(NODE24)), str(require(CODE_SERVER)), *args]
 
@@ -48,6 +61,12 @@ def test_ghost_text_tab_and_explain_in_vscode(tmp_path: Path, output_dir: Path) 
     workspace.mkdir()
     source = workspace / "fib.py"
     source.write_text(SOURCE)
+    ran = tmp_path / "the-workspace-program-ran"
+    trap = tmp_path / "trap.sh"
+    trap.write_text(f"#!/bin/sh\ntouch {ran}\nexit 1\n")
+    trap.chmod(0o755)
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps(workspace_settings(trap)))
     (user_data / "User").mkdir(parents=True)
     (user_data / "User" / "settings.json").write_text(json.dumps(SETTINGS))
     config = tmp_path / "config.yaml"
@@ -71,6 +90,7 @@ def test_ghost_text_tab_and_explain_in_vscode(tmp_path: Path, output_dir: Path) 
             cwd=ROOT / "tests/editors",
         )
     seen = json.loads(drive.stdout.decode().strip().splitlines()[-1]) if drive.stdout.strip() else {}
+    assert not ran.exists(), "the workspace's tabwise.python was run"
     assert "error" not in seen and drive.returncode == 0, (seen, drive.stderr.decode()[-3000:])
     ghost = seen["ghost"].strip()
     assert ghost, seen
