@@ -141,8 +141,8 @@ async function stop(): Promise<void> {
 function settings(): Record<string, unknown> {
   const section = vscode.workspace.getConfiguration("tabwise");
   const names = [
-    "modelPath", "gpuLayers", "threads", "maxTokens", "contextTokens", "timeBudgetMs", "answerTokens", "disabledLanguages",
-    "preload", "backend", "backendUrl", "backendModel", "apiKeyFile", "backendFallback", "fimFormat",
+    "modelPath", "gpuLayers", "threads", "maxTokens", "contextTokens", "contextWindow", "timeBudgetMs", "answerTokens",
+    "disabledLanguages", "preload", "backend", "backendUrl", "backendModel", "apiKeyFile", "backendFallback", "fimFormat",
   ];
   return Object.fromEntries(names.map((name) => [name, section.get(name)]));
 }
