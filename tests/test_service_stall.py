@@ -28,7 +28,7 @@ from completion.errors import RequestError
 from completion.service import launch
 from completion.service.client import ServiceClient
 from completion.service.connection import DEFAULT_DEADLINE_S, HUNG_AFTER_S, Link
-from completion.service.deadlines import COMPLETE_GRACE_S, DEADLINES_S, deadline_s
+from completion.service.deadlines import COMPLETE_GRACE_S, DEADLINES_S, deadline_for
 from completion.service.errors import ServiceLost, ServiceStartError, ServiceTimeout
 from completion.service.protocol import MAX_LINE_BYTES, PROTOCOL_VERSION, LineSplitter, TooLong, leading_id
 from completion.service.rundir import RunDir, ServiceInfo, read_info, runtime_dir
@@ -81,7 +81,7 @@ def failure(future: Future[Any], seconds: float = WAIT_S) -> BaseException:
 async def calls_to_a_stopped_service(client: ServiceClient, stopped: int) -> dict[str, Any]:
     """On an asyncio loop: large documents and a status sent to the stopped service, while a ticker runs."""
     ticks = {"while waiting": 0}
-    status: Future[Any] = client.request("status", deadline=5.0)
+    status: Future[Any] = client.request("status", deadline_s=5.0)
 
     async def tick() -> None:
         while True:
@@ -199,11 +199,12 @@ def test_an_id_is_read_from_the_start_of_a_line_that_cannot_be_read_whole() -> N
 
 def test_every_method_has_a_deadline_and_complete_follows_the_time_budget() -> None:
     budgeted = {"prefix": "x", "suffix": "", "time_budget_ms": 10_000}
-    assert deadline_s("complete", budgeted, {"time_budget_ms": 500}) == 20 + COMPLETE_GRACE_S
-    assert deadline_s("complete", {"prefix": "x"}, {"time_budget_ms": 500}) == 1 + COMPLETE_GRACE_S
-    assert deadline_s("complete", {"prefix": "x"}, None) == 2 + COMPLETE_GRACE_S  # the engine's default, 1 s
-    assert deadline_s("configure", {}, None) > deadline_s("opened", {}, None) > deadline_s("status", {}, None)
-    assert deadline_s("status", {}, None) == DEFAULT_DEADLINE_S and deadline_s("chat", {}, None) == DEADLINES_S["chat"]
+    assert deadline_for("complete", budgeted, {"time_budget_ms": 500}) == 20 + COMPLETE_GRACE_S
+    assert deadline_for("complete", {"prefix": "x"}, {"time_budget_ms": 500}) == 1 + COMPLETE_GRACE_S
+    assert deadline_for("complete", {"prefix": "x"}, None) == 2 + COMPLETE_GRACE_S  # the engine's default, 1 s
+    assert deadline_for("configure", {}, None) > deadline_for("opened", {}, None) > deadline_for("status", {}, None)
+    assert deadline_for("status", {}, None) == DEFAULT_DEADLINE_S
+    assert deadline_for("chat", {}, None) == DEADLINES_S["chat"]
     # A stopped service is found (and said to be) before any of its requests' deadlines pass.
     assert min(*DEADLINES_S.values(), DEFAULT_DEADLINE_S, COMPLETE_GRACE_S) > HUNG_AFTER_S
 

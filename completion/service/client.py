@@ -35,7 +35,7 @@ from completion.errors import TabwiseError
 from completion.service import launch
 from completion.service import rundir as rundirs
 from completion.service.connection import HUNG_AFTER_S, Link
-from completion.service.deadlines import deadline_s
+from completion.service.deadlines import deadline_for
 from completion.service.errors import ServiceLost, ServiceUnavailable, ServiceVersionError
 from completion.service.protocol import PROTOCOL_VERSION, converter
 from completion.types import ChatChunk, ChatRequest, ChatResult, FimRequest, Suggestion
@@ -191,9 +191,9 @@ class ServiceClient:
             settings, documents = self._settings, dict(self._documents)
         link.start(self._lost)
         if settings is not None:  # before any other request: the service answers in the order it was sent
-            link.request("configure", settings, Future(), deadline_s=deadline_s("configure", settings, settings))
+            link.request("configure", settings, Future(), deadline_s=deadline_for("configure", settings, settings))
         for params in documents.values():  # not warmed all at once: the next request warms its own place
-            link.request("opened", {**params, "warm": False}, Future(), deadline_s=deadline_s("opened", params, None))
+            link.request("opened", {**params, "warm": False}, Future(), deadline_s=deadline_for("opened", params, None))
         with self._lock:
             closed = self._closed
             if not closed:
@@ -285,19 +285,19 @@ class ServiceClient:
         decode: Callable[[Any], T] = lambda value: value,
         on_chunk: Callable[[dict[str, Any]], None] | None = None,
         future: Future[Any] | None = None,
-        deadline: float | None = None,
+        deadline_s: float | None = None,
     ) -> Future[T]:
         """Send any method (see protocol.py); the future holds `decode(result)`, or ServiceTimeout once
-        `deadline` seconds pass without it (default: the method's, see deadlines.py). Never waits."""
+        `deadline_s` seconds pass without it (default: the method's, see deadlines.py). Never waits."""
         future = future if future is not None else Future()
         body = dict(params or {})
         with self._lock:
             link = self._link if self._backlog == 0 and self._link is not None and self._link.alive else None
             if link is None:
                 self._backlog += 1
-            if deadline is None:
-                deadline = deadline_s(method, body, self._settings)
-        outgoing = Outgoing(method, body, future, decode, on_chunk, deadline)
+            if deadline_s is None:
+                deadline_s = deadline_for(method, body, self._settings)
+        outgoing = Outgoing(method, body, future, decode, on_chunk, deadline_s)
         if link is not None:
             self._send(link, outgoing)
         else:

@@ -29,7 +29,7 @@ DEADLINES_S: dict[str, float] = {
 }  # any other method (status, cancel): DEFAULT_DEADLINE_S
 
 
-def deadline_s(method: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None) -> float:
+def deadline_for(method: str, params: Mapping[str, Any], settings: Mapping[str, Any] | None) -> float:
     """The deadline of one request; `settings` are the client's last configure (for the time budget)."""
     if method == "complete":
         budget_ms = params.get("time_budget_ms") or (settings or {}).get("time_budget_ms")
