@@ -47,9 +47,16 @@ def runtime_env(folder: Path) -> dict[str, str]:
 
 
 def service_pid(runtime: Path) -> int | None:
-    """The pid service.json names, if that process is alive."""
+    """The pid service.json names, if that process is alive and a tabwise service (a test may write any pid
+    there; no other process is ever signalled for it)."""
     info = read_info(RunDir(runtime)) if runtime.exists() else None
-    return info.pid if info is not None and psutil.pid_exists(info.pid) else None
+    if info is None:
+        return None
+    try:
+        command = " ".join(psutil.Process(info.pid).cmdline())
+    except psutil.Error:
+        return None
+    return info.pid if "completion.service" in command or " serve" in command else None
 
 
 def services_for(runtime: Path) -> list[psutil.Process]:

@@ -51,14 +51,20 @@ from completion.errors import (
     TabwiseError,
 )
 from completion.service.client import ServiceClient, ServiceStream
-from completion.service.errors import ServiceLost, ServiceStartError, ServiceUnavailable, ServiceVersionError
+from completion.service.errors import (
+    ServiceLost,
+    ServiceStartError,
+    ServiceTimeout,
+    ServiceUnavailable,
+    ServiceVersionError,
+)
 from completion.types import FimRequest, StopReason, Suggestion
 from jupyter_ext import wire
 from jupyter_ext.kernel_context import KernelSummaries
 
 log = logging.getLogger(__name__)
 AUTH_RESOURCE = "tabwise"  # what the server's Authorizer is asked about, for every route
-SERVICE_DOWN = (ServiceLost, ServiceUnavailable, ServiceStartError, ServiceVersionError)  # 503: what happened
+SERVICE_DOWN = (ServiceLost, ServiceUnavailable, ServiceStartError, ServiceVersionError, ServiceTimeout)  # 503
 CANCELLED = (Cancelled, concurrent.futures.CancelledError)  # by the client, or superseded by a newer request
 
 

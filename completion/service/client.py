@@ -9,6 +9,10 @@ Crash-proof: when the connection drops, every pending request fails at once with
 what happened; the client starts a new service and sends it what it must know again (the documents
 it reported open, its last configure), so the next request works. After CRASHES_KEPT crashes within
 CRASH_WINDOW_S it stops restarting: every request then fails with ServiceUnavailable saying why.
+
+Hang-proof: no call waits on the service (see connection.py). Every request has a deadline (see
+deadlines.py), past which it fails with ServiceTimeout. A service that stops answering is found by
+its link, treated as a crash, killed and replaced (HANGS_KEPT hangs within HANG_WINDOW_S: given up).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from completion.errors import TabwiseError
 from completion.service import launch
 from completion.service import rundir as rundirs
 from completion.service.configs import Configured
-from completion.service.connection import Link
+from completion.service.connection import HUNG_AFTER_S, Link
+from completion.service.deadlines import deadline_for
 from completion.service.errors import ServiceLost, ServiceUnavailable, ServiceVersionError
 from completion.service.protocol import PROTOCOL_VERSION, converter
 from completion.types import ChatChunk, ChatRequest, ChatResult, FimRequest, Suggestion
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CRASHES_KEPT = 3  # this many crashes ...
 CRASH_WINDOW_S = 60.0  # ... within this many seconds, and the client stops restarting the service
+HANGS_KEPT = 3  # as many hangs (each found only after HUNG_AFTER_S of silence) ...
+HANG_WINDOW_S = 600.0  # ... within this long: a machine that keeps swapping, say
 EXIT_WAIT_S = 2.0  # how long to wait for a service we started to be reaped, for its exit status
 
 
@@ -51,6 +58,7 @@ class Outgoing:
     future: Future[Any]
     decode: Callable[[Any], Any]  # the result's JSON -> what the future holds
     on_chunk: Callable[[dict[str, Any]], None] | None  # chat streams' chunks, as they come
+    deadline_s: float  # how long it may wait for its answer once sent (chat: for each chunk)
 
 
 class ServiceStream:
@@ -127,11 +135,13 @@ class ServiceClient:
         runtime_dir: Path | str | None = None,
         serve_args: Sequence[str] = (),
         start_timeout_s: float = launch.START_TIMEOUT_S,
+        hung_after_s: float = HUNG_AFTER_S,
     ) -> None:
         self.client = client  # the kind of front end, told to the service ("lsp", "jupyter", ...)
         self.rundir = rundirs.runtime_dir(runtime_dir)
         self._serve_args = tuple(serve_args)  # flags for a service this client starts
         self._start_timeout_s = start_timeout_s
+        self._hung_after_s = hung_after_s  # a service that owes answers and says nothing this long is replaced
         self._lock = threading.Lock()  # guards everything below
         self._link: Link | None = None
         self._process: subprocess.Popen[bytes] | None = None  # the service, if this client started it
@@ -140,6 +150,8 @@ class ServiceClient:
         self._documents: dict[str, dict[str, Any]] = {}  # document -> its "opened" params, latest text; re-sent
         self._settings: dict[str, Any] | None = None  # the last configure, re-sent after a restart
         self._crashes: deque[float] = deque(maxlen=CRASHES_KEPT)  # monotonic times of recent crashes
+        self._hangs: deque[float] = deque(maxlen=HANGS_KEPT)  # ... and of services found not answering
+        self._hung: int | None = None  # the pid of a service found not answering, to kill as it is replaced
         self._gave_up: str | None = None  # why the client stopped restarting the service
         self._closed = False
 
@@ -166,22 +178,22 @@ class ServiceClient:
             if self._link is not None and self._link.alive:
                 return self._link
         try:
-            link, process = launch.connect_or_start(self.client, self.rundir, self._serve_args, self._start_timeout_s)
+            link, process = self._connect_or_start(self.rundir)
         except ServiceVersionError as exc:  # a service of another tabwise version: this one starts its own
             own = rundirs.runtime_dir(self.rundir.path / f"protocol-{PROTOCOL_VERSION}")
             log.warning("%s; using a service of this version instead, in %s", exc, own.path)
             with self._lock:
                 self.rundir = own
-            link, process = launch.connect_or_start(self.client, own, self._serve_args, self._start_timeout_s)
+            link, process = self._connect_or_start(own)
         with self._lock:
             if process is not None:
                 self._process = process
             settings, documents = self._settings, dict(self._documents)
         link.start(self._lost)
         if settings is not None:  # before any other request: the service answers in the order it was sent
-            link.request("configure", settings, Future())
+            link.request("configure", settings, Future(), deadline_s=deadline_for("configure", settings, settings))
         for params in documents.values():  # not warmed all at once: the next request warms its own place
-            link.request("opened", {**params, "warm": False}, Future())
+            link.request("opened", {**params, "warm": False}, Future(), deadline_s=deadline_for("opened", params, None))
         with self._lock:
             closed = self._closed
             if not closed:
@@ -191,6 +203,14 @@ class ServiceClient:
             raise TabwiseError("the tabwise service client is closed")
         log.info("connected to the tabwise service (pid %d)", link.pid)
         return link
+
+    def _connect_or_start(self, rundir: rundirs.RunDir) -> tuple[Link, subprocess.Popen[bytes] | None]:
+        """launch.connect_or_start, killing first the service found not answering (once)."""
+        with self._lock:
+            hung, self._hung = self._hung, None
+        return launch.connect_or_start(
+            self.client, rundir, self._serve_args, self._start_timeout_s, hung, self._hung_after_s
+        )
 
     def _lost(self, link: Link) -> TabwiseError:
         """The link dropped (its reader thread): the error its pending requests get; restart after a crash."""
@@ -205,26 +225,43 @@ class ServiceClient:
         what = self._what_happened(link, process)
         if not crashed:
             return ServiceLost(f"{what}; a new one starts with the next request")
-        now = time.monotonic()
-        with self._lock:
-            self._crashes.append(now)
-            if len(self._crashes) == CRASHES_KEPT and now - self._crashes[0] < CRASH_WINDOW_S:
-                self._gave_up = (
-                    f"the tabwise service crashed {CRASHES_KEPT} times within a minute (last: {what}), so it is "
-                    f"not restarted again. See its log {self.rundir.log}, or run `tabwise serve` in a terminal "
-                    f"to watch it; then restart this front end"
-                )
-                log.error("%s", self._gave_up)
-                return ServiceLost(f"{what}; {self._gave_up}")
+        gave_up = self._count_failure(link, what)
+        if gave_up is not None:
+            return ServiceLost(f"{what}; {gave_up}")
         with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to restart for
             self._connector.submit(self._restart_quietly)  # documents and settings reach the new one before any request
-        return ServiceLost(f"{what}; restarting it (its log: {self.rundir.log})")
+        doing = "killing it and starting a new one" if link.hung is not None else "restarting it"
+        return ServiceLost(f"{what}; {doing} (its log: {self.rundir.log})")
+
+    def _count_failure(self, link: Link, what: str) -> str | None:
+        """Count a crash (or a hang); why the client stops restarting the service once they come too often."""
+        now = time.monotonic()
+        hung = link.hung is not None
+        times, window, words = (
+            (self._hangs, HANG_WINDOW_S, "stopped answering") if hung else (self._crashes, CRASH_WINDOW_S, "crashed")
+        )
+        with self._lock:
+            if hung:
+                self._hung = link.pid  # killed before a new one starts (it holds the service lock)
+            times.append(now)
+            if len(times) < (times.maxlen or 0) or now - times[0] >= window:
+                return None
+            within = "a minute" if window == 60 else f"{window / 60:.0f} minutes"
+            self._gave_up = (
+                f"the tabwise service {words} {len(times)} times within {within} (last: {what}), so it is "
+                f"not restarted again. See its log {self.rundir.log}, or run `tabwise serve` in a terminal "
+                f"to watch it; then restart this front end"
+            )
+        log.error("%s", self._gave_up)
+        return self._gave_up
 
     def _what_happened(self, link: Link, process: subprocess.Popen[bytes] | None) -> str:
         """How the service went away, in words: "the tabwise service (pid 12) was killed by SIGSEGV"."""
         name = f"the tabwise service (pid {link.pid})"
         if link.bye is not None:
             return f"{name} stopped ({link.bye})"
+        if link.hung is not None:
+            return f"{name} stopped answering: {link.hung}"
         if process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(EXIT_WAIT_S)
@@ -248,15 +285,19 @@ class ServiceClient:
         decode: Callable[[Any], T] = lambda value: value,
         on_chunk: Callable[[dict[str, Any]], None] | None = None,
         future: Future[Any] | None = None,
+        deadline_s: float | None = None,
     ) -> Future[T]:
-        """Send any method (see protocol.py); the future holds `decode(result)`."""
+        """Send any method (see protocol.py); the future holds `decode(result)`, or ServiceTimeout once
+        `deadline_s` seconds pass without it (default: the method's, see deadlines.py). Never waits."""
         future = future if future is not None else Future()
         body = dict(params or {})
         with self._lock:
             link = self._link if self._backlog == 0 and self._link is not None and self._link.alive else None
             if link is None:
                 self._backlog += 1
-        outgoing = Outgoing(method, body, future, decode, on_chunk)
+            if deadline_s is None:
+                deadline_s = deadline_for(method, body, self._settings)
+        outgoing = Outgoing(method, body, future, decode, on_chunk, deadline_s)
         if link is not None:
             self._send(link, outgoing)
         else:
@@ -272,7 +313,7 @@ class ServiceClient:
 
     def _send(self, link: Link, outgoing: Outgoing) -> None:
         try:
-            link.request(outgoing.method, outgoing.params, outgoing.future, outgoing.decode, outgoing.on_chunk)
+            _hand_to(link, outgoing)
         except ServiceLost:  # it dropped just now: the connector starts another and sends this there
             with self._lock:
                 self._backlog += 1
@@ -282,8 +323,7 @@ class ServiceClient:
         try:
             if outgoing.future.cancelled():
                 return
-            link = self._ensure_link()
-            link.request(outgoing.method, outgoing.params, outgoing.future, outgoing.decode, outgoing.on_chunk)
+            _hand_to(self._ensure_link(), outgoing)
         except TabwiseError as exc:
             with contextlib.suppress(Exception):
                 outgoing.future.set_exception(exc)
@@ -368,6 +408,12 @@ class ServiceClient:
         stream = ServiceStream()
         self.request(method, params, _decoder(ChatResult), stream.put, stream.future)
         return stream
+
+
+def _hand_to(link: Link, outgoing: Outgoing) -> None:
+    """Send `outgoing` on `link` (ServiceLost: the link is closed)."""
+    o = outgoing
+    link.request(o.method, o.params, o.future, o.decode, o.on_chunk, o.deadline_s)
 
 
 def _release(waiter: asyncio.Future[None]) -> None:

@@ -11,7 +11,20 @@ class ServiceLost(TabwiseError):
 
 
 class ServiceUnavailable(TabwiseError):
-    """The service crashed too often: the client stopped restarting it."""
+    """The service crashed (or stopped answering) too often: the client stopped restarting it."""
+
+
+class ServiceTimeout(TabwiseError):
+    """A request got no answer within its deadline (it is cancelled in the service), or could not be sent
+    because the service takes in nothing (stopped, swapping, stuck)."""
+
+
+class ServiceHung(TabwiseError):
+    """The service runs but does not answer: it did not take the connection or the handshake in time."""
+
+    def __init__(self, message: str, pid: int) -> None:
+        super().__init__(message)
+        self.pid = pid  # the process that does not answer, to be replaced
 
 
 class ServiceStartError(TabwiseError):
@@ -36,7 +49,7 @@ class InternalError(TabwiseError):
 
 def _kinds() -> dict[str, type[TabwiseError]]:
     """Every named error, by class name: these names are the wire's error kinds."""
-    local = (ServiceLost, ServiceUnavailable, ServiceStartError, ServiceVersionError, ServiceRefused)
+    local = (ServiceLost, ServiceUnavailable, ServiceTimeout, ServiceStartError, ServiceVersionError, ServiceRefused)
     found = {**vars(completion.errors), **{cls.__name__: cls for cls in (*local, ProtocolError, InternalError)}}
     return {name: cls for name, cls in found.items() if isinstance(cls, type) and issubclass(cls, TabwiseError)}
 

@@ -1,11 +1,14 @@
 """Find the running service through service.json, or start one: two front ends starting at once get one.
 
 Starting happens under a lock on start.lock in the runtime directory; the service is a new session
-(it outlives the front end that started it), its output goes to the log.
+(it outlives the front end that started it), its output goes to the log. A service that runs but does
+not answer (stopped, swapping, stuck) holds the service lock, so a new one could never start beside it:
+it is killed first, if it is this user's process that service.json names, and then replaced.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -17,32 +20,90 @@ from pathlib import Path
 
 import psutil
 
+from completion.errors import TabwiseError
 from completion.service import rundir as rundirs
-from completion.service.connection import Link
-from completion.service.errors import ServiceStartError, ServiceVersionError
+from completion.service.connection import HUNG_AFTER_S, Link
+from completion.service.errors import ServiceHung, ServiceStartError, ServiceVersionError
 from completion.service.protocol import PROTOCOL_VERSION
 
+log = logging.getLogger(__name__)
 START_TIMEOUT_S = 30.0  # a service that has not answered by then is reported, with its log
 LOG_TAIL_LINES = 5  # lines of the log shown when a service dies at start
+KILL_WAIT_S = 10.0  # how long a hung service killed with SIGKILL may take to die
 
 
 def connect_or_start(
-    client: str, rundir: rundirs.RunDir, serve_args: Sequence[str] = (), timeout_s: float = START_TIMEOUT_S
+    client: str,
+    rundir: rundirs.RunDir,
+    serve_args: Sequence[str] = (),
+    timeout_s: float = START_TIMEOUT_S,
+    hung: int | None = None,
+    hung_after_s: float = HUNG_AFTER_S,
 ) -> tuple[Link, subprocess.Popen[bytes] | None]:
-    """A link to the running service, or to one started now (then also its process, for its exit status)."""
-    link = try_connect(client, rundir)
-    if link is not None:
-        return link, None
+    """A link to the running service, or to one started now (then also its process, for its exit status).
+
+    `hung` is the pid of a service found not answering: it is killed and replaced (see `end_hung`),
+    as is one that does not answer the handshake within `hung_after_s`."""
+    if hung is None:
+        try:
+            link = try_connect(client, rundir, hung_after_s)
+        except ServiceHung as exc:
+            hung = exc.pid
+        else:
+            if link is not None:
+                return link, None
     with rundirs.locked(rundir.start_lock, timeout_s):
-        link = try_connect(client, rundir)  # another front end may have started one while we waited
+        link = connect_replacing(client, rundir, hung, hung_after_s)  # another front end may have started one
         if link is not None:
             return link, None
         process = spawn(rundir, serve_args)
         return wait_until_ready(client, rundir, process, time.monotonic() + timeout_s), process
 
 
-def try_connect(client: str, rundir: rundirs.RunDir) -> Link | None:
-    """A link to the service service.json names, or None when there is none (or only a dead one's file)."""
+def connect_replacing(client: str, rundir: rundirs.RunDir, hung: int | None, hung_after_s: float) -> Link | None:
+    """A link to the service service.json names, once `hung` (and any found hung now) is killed; None: none runs."""
+    if hung is not None:
+        end_hung(rundir, hung)
+    try:
+        return try_connect(client, rundir, hung_after_s)
+    except ServiceHung as exc:
+        end_hung(rundir, exc.pid)
+        return None
+
+
+def end_hung(rundir: rundirs.RunDir, pid: int) -> None:
+    """Kill (SIGKILL: a stopped process takes nothing else) the service `pid` that does not answer, if
+    service.json still names it and it is this user's process started before service.json was written
+    (not a process that took the pid later); ServiceStartError when it may not or cannot be killed."""
+    info = rundirs.read_info(rundir)
+    if info is None or info.pid != pid:
+        return  # gone, or another front end replaced it already
+    try:
+        process = psutil.Process(pid)
+        written = rundir.info.stat().st_mtime
+        if process.uids().real != os.getuid() or process.create_time() > written + 1:
+            raise ServiceStartError(
+                f"{rundir.info} names pid {pid}, which does not answer and is not this user's tabwise service; "
+                f"stop that process or remove the file"
+            )
+        process.kill()
+    except (psutil.NoSuchProcess, FileNotFoundError):
+        return
+    except psutil.AccessDenied as exc:
+        raise ServiceStartError(
+            f"the tabwise service (pid {pid}) does not answer and may not be killed: {exc}"
+        ) from None
+    log.warning("killed the tabwise service (pid %d): it did not answer", pid)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while pid_alive(pid):  # its lock on service.lock goes with it; a new service can start then
+        if time.monotonic() > deadline:
+            raise ServiceStartError(f"the tabwise service (pid {pid}) was killed, as it did not answer, but lives on")
+        time.sleep(0.05)
+
+
+def try_connect(client: str, rundir: rundirs.RunDir, hung_after_s: float = HUNG_AFTER_S) -> Link | None:
+    """A link to the service service.json names, or None when there is none (or only a dead one's file);
+    ServiceHung when it runs but takes no connection, or does not answer the handshake, in `hung_after_s`."""
     info = rundirs.read_info(rundir)
     if info is None or not pid_alive(info.pid):
         return None
@@ -53,17 +114,21 @@ def try_connect(client: str, rundir: rundirs.RunDir) -> Link | None:
             f"private runtime directory ({rundirs.ENV})"
         )
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(hung_after_s)
     try:
-        sock.settimeout(5)
         sock.connect(info.socket)
+        return Link(sock, info, client, hung_after_s)
+    except (TimeoutError, BlockingIOError):  # BlockingIOError: its queue of connections it never took is full
+        sock.close()
+        raise ServiceHung(
+            f"the tabwise service (pid {info.pid}) runs but did not answer within {hung_after_s:.0f} s", info.pid
+        ) from None
     except OSError:
         sock.close()
         return None  # its file outlived it, or it is stopping
-    try:
-        return Link(sock, info, client)
-    except OSError:
+    except TabwiseError:
         sock.close()
-        return None
+        raise
 
 
 def spawn(rundir: rundirs.RunDir, serve_args: Sequence[str]) -> subprocess.Popen[bytes]:

@@ -6,7 +6,10 @@ Transport
 
 Framing
     Newline-delimited JSON: every message is one JSON object on one line, UTF-8, ending in "\\n". A line
-    longer than MAX_LINE_BYTES (8 MiB) is refused with an error and skipped; the connection goes on.
+    longer than MAX_LINE_BYTES (8 MiB) is refused with an error and skipped; the connection goes on. The
+    error names the request's id when the line begins with it ({"id": 7, ...}, as clients write them);
+    a client refuses to send a longer message itself. A message nested too deeply to read, or holding a
+    lone surrogate (a "\\ud800" escape that is no Unicode text), is refused the same way.
 
 Handshake (first line each way)
     client:  {"hello": 2, "token": "<token from service.json>", "client": "lsp|jupyter|kernel|cli|test"}
@@ -24,6 +27,7 @@ Requests and answers
     chat:    {"id": 7, "chunk": {"kind": "answer" | "reasoning", "text": "..."}}  zero or more, then the
              answer with the whole result
     A line that is not a valid message gets {"id": <its id or null>, "error": {"kind": "ProtocolError"}}.
+    Clients give every request a deadline (see client.py); one whose deadline passes is cancelled.
     Requests run concurrently; each runs its engine call in the order the requests arrived, so a
     document's "edited" is applied before a "complete" sent after it.
     Error kinds: RequestError (bad method or params), ModelFileError, ModelLoadError, Cancelled
@@ -38,6 +42,9 @@ Methods (params -> result); engine types are the dataclasses of completion.types
     ask        {question, context?}                -> chunks, then ChatResult
     chat       ChatRequest                         -> chunks, then ChatResult
     cancel     {id}                                -> bool (whether it was pending); it answers Cancelled
+    ping       {}                                  -> true, at once, whatever the engine is doing: a client
+                                                      that waits for answers and hears nothing pings, and
+                                                      replaces a service that does not answer that either
     status     {}                                  -> the engine's status summary + "settings_warning" (this
                                                       client's, as configure's) + "service": {pid, version,
                                                       clients, documents, models_loaded, settings_from}
@@ -64,6 +71,8 @@ from __future__ import annotations
 
 import enum
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +85,38 @@ CLIENT_KINDS = ("lsp", "jupyter", "kernel", "cli", "test")
 CHAT_METHODS = ("explain", "ask", "chat")  # their answers stream chunks before the result
 
 
+ID_PREFIX_BYTES = 256  # a request's id is read from this much of a line that cannot be read whole
+_LEADING_ID = re.compile(rb'\s*\{\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*[,}]')
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a surrogate escape: text needs it paired, and in order
+
+
+@dataclass(frozen=True)
 class TooLong:
     """Marks a line that exceeded MAX_LINE_BYTES (its bytes were dropped)."""
+
+    id: int | str | None = None  # the request's, when the line begins with it (see leading_id)
 
 
 TOO_LONG = TooLong()
 
 
+def leading_id(line: bytes) -> int | str | None:
+    """The id a line begins with ({"id": 7, ...}), for an error answer to a line that cannot be read
+    whole (too long, too deep, not text); None when it does not begin with one."""
+    match = _LEADING_ID.match(line[:ID_PREFIX_BYTES])
+    if match is None:
+        return None
+    try:
+        value = json.loads(match.group(1))
+        if isinstance(value, str):
+            value.encode()  # a lone surrogate could not be sent back
+    except (UnicodeError, ValueError):
+        return None
+    return value if isinstance(value, (int, str)) else None
+
+
 class LineSplitter:
-    """Bytes in, complete lines out; a line over the cap is dropped and reported once as TOO_LONG."""
+    """Bytes in, complete lines out; a line over the cap is dropped and reported once as TooLong."""
 
     def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
         self._limit = limit
@@ -100,9 +132,9 @@ class LineSplitter:
             if not self._skipping:
                 self._buffer += piece
                 if len(self._buffer) > self._limit:
+                    out.append(TooLong(leading_id(bytes(self._buffer[:ID_PREFIX_BYTES]))))
                     self._buffer.clear()
                     self._skipping = True
-                    out.append(TOO_LONG)
             if end >= 0:
                 if not self._skipping:
                     out.append(bytes(self._buffer))
@@ -112,19 +144,54 @@ class LineSplitter:
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    """One message as a line."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One message as a line; ValueError for what no line can carry (a lone surrogate, nesting too deep)."""
+    try:
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"a string holds {_surrogate(exc)}, which is not text UTF-8 can carry") from None
+    except RecursionError:
+        raise ValueError("it is nested too deeply to write as JSON") from None
+    except (TypeError, ValueError) as exc:  # a value JSON has no form for, or a circular reference
+        raise ValueError(f"it cannot be written as JSON: {exc}") from None
 
 
 def decode(line: bytes) -> dict[str, Any]:
     """One line as a message; ValueError says what is wrong with it."""
     try:
-        message = json.loads(line)
+        text = line.decode()
+        message = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
     if not isinstance(message, dict):
         raise ValueError(f"a message is a JSON object, not {type(message).__name__}")
+    if _SURROGATE.search(text):  # rare (escaped emoji); a pair decodes to one character, a lone one stays
+        encode(message)  # ValueError names it
     return message
+
+
+class Unreadable(ValueError):
+    """A line that is not a message, and the id it begins with (None: none), for the error answer."""
+
+    def __init__(self, why: str, id: int | str | None) -> None:
+        super().__init__(why)
+        self.id = id
+
+
+def read(line: bytes | TooLong) -> dict[str, Any]:
+    """A line from the splitter as a message; Unreadable (with the id where it can be read) if it is none."""
+    if isinstance(line, TooLong):
+        raise Unreadable(f"message longer than {MAX_LINE_BYTES:,} bytes; refused", line.id)
+    try:
+        return decode(line)
+    except ValueError as exc:
+        raise Unreadable(str(exc), leading_id(line)) from None
+
+
+def _surrogate(exc: UnicodeEncodeError) -> str:
+    """The lone surrogate(s) an encoding failed on, as their escapes: "a lone surrogate (\\ud800)"."""
+    return f"a lone surrogate ({exc.object[exc.start : exc.end].encode('unicode_escape').decode()})"
 
 
 def error(kind: str, message: str, id: int | str | None = None) -> dict[str, Any]:

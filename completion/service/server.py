@@ -27,15 +27,7 @@ from completion.service.configs import ClientConfigs
 from completion.service.documents import OpenDocuments
 from completion.service.errors import error_kind
 from completion.service.methods import METHODS, Call
-from completion.service.protocol import (
-    MAX_LINE_BYTES,
-    PROTOCOL_VERSION,
-    LineSplitter,
-    TooLong,
-    decode,
-    encode,
-    error,
-)
+from completion.service.protocol import PROTOCOL_VERSION, LineSplitter, TooLong, Unreadable, encode, error, read
 
 log = logging.getLogger(__name__)
 DEFAULT_IDLE_EXIT_S = 600.0  # with no client for 10 minutes the service exits and frees the model's memory
@@ -154,8 +146,8 @@ class Connection:
     def _check_hello(self, line: bytes | TooLong) -> tuple[str, str] | None:
         """None if the hello is good, else the error kind and message."""
         try:
-            hello = decode(line) if not isinstance(line, TooLong) else None
-        except ValueError:
+            hello = read(line)
+        except Unreadable:
             hello = None
         if hello is None or not isinstance(hello.get("hello"), int):
             return "ProtocolError", 'the first message must be {"hello": VERSION, "token": ..., "client": ...}'
@@ -178,14 +170,11 @@ class Connection:
         return self._ready.pop(0)
 
     async def _handle(self, line: bytes | TooLong) -> None:
-        """Start the request on `line`, or answer why it is not one."""
-        if isinstance(line, TooLong):
-            await self._send(error("ProtocolError", f"message longer than {MAX_LINE_BYTES:,} bytes; refused"))
-            return
+        """Start the request on `line`, or answer why it is not one (naming its id where it can be read)."""
         try:
-            message = decode(line)
-        except ValueError as exc:
-            await self._send(error("ProtocolError", str(exc)))
+            message = read(line)
+        except Unreadable as exc:
+            await self._send(error("ProtocolError", str(exc), exc.id))
             return
         id, method, params = message.get("id"), message.get("method"), message.get("params", {})
         if not isinstance(id, (int, str)) or isinstance(id, bool):
@@ -194,6 +183,8 @@ class Connection:
             await self._send(error("ProtocolError", f"request {id!r} is still in flight; use another id", id))
         elif not isinstance(method, str) or not isinstance(params, dict):
             await self._send(error("ProtocolError", 'a request needs a "method" (string) and "params" (object)', id))
+        elif method == "ping":  # answered here, at once: it shows the service reads and answers
+            await self._send({"id": id, "result": True})
         else:
             call = Call(self.service, self, id, params)
             task = asyncio.create_task(self._answer(method, call))
@@ -223,7 +214,12 @@ class Connection:
     async def _send(self, message: dict[str, Any]) -> None:
         if self._writer.is_closing():
             return
-        self._writer.write(encode(message))
+        try:
+            line = encode(message)
+        except ValueError as exc:  # e.g. a lone surrogate from a file name that is not UTF-8
+            log.warning("an answer could not be written: %s", exc)
+            line = encode(error("InternalError", f"the answer cannot be sent: {exc}", message.get("id")))
+        self._writer.write(line)
         async with self._drain:  # Python 3.10's drain() allows one waiter at a time
             await self._writer.drain()
 
