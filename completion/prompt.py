@@ -175,7 +175,7 @@ def build_fim_prompt(
     if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments above the window
         lead, code = "", notes + head + files_text + prefix
     else:
-        lead = fmt.repo_header.format(repo=request.repo or "workspace") + files_text
+        lead = fmt.repo_header.format(repo="workspace") + files_text
         lead, code = lead + fmt.current_file.format(path=request.path), notes + head + prefix
     opening, between, closing = fmt.infill_markers
     to_cursor = lead + opening + code  # the prompt up to the cursor, were the anchor here

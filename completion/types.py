@@ -27,7 +27,6 @@ class FimRequest:
     language: str = ""  # language id ("python", "javascript", ...); "" = guess from the path
     document: str | None = None  # identity for supersession: a newer request for it cancels older ones
     context_files: tuple[ContextFile, ...] = ()  # other files, stable order first
-    repo: str = ""  # repository name for repository-level prompts
     max_tokens: int | None = None  # None = the engine's setting
     time_budget_ms: int | None = None  # None = the engine's setting
     context_tokens: int | None = None  # the prompt's token budget for the code around the cursor; None = the setting

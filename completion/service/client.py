@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,7 +37,15 @@ from completion.service.configs import Configured
 from completion.service.connection import HUNG_AFTER_S, Link
 from completion.service.deadlines import deadline_for
 from completion.service.errors import ServiceLost, ServiceUnavailable, ServiceVersionError
-from completion.service.protocol import PROTOCOL_VERSION, converter
+from completion.service.protocol import (
+    PROTOCOL_VERSION,
+    AskParams,
+    ClosedParams,
+    EditedParams,
+    ExplainParams,
+    OpenedParams,
+    converter,
+)
 from completion.types import ChatChunk, ChatRequest, ChatResult, FimRequest, Suggestion
 
 log = logging.getLogger(__name__)
@@ -147,7 +155,7 @@ class ServiceClient:
         self._process: subprocess.Popen[bytes] | None = None  # the service, if this client started it
         self._backlog = 0  # requests queued on the connector, not sent yet: later ones queue behind them
         self._connector = ThreadPoolExecutor(1, thread_name_prefix="tabwise-service-connect")  # in order
-        self._documents: dict[str, dict[str, Any]] = {}  # document -> its "opened" params, latest text; re-sent
+        self._documents: dict[str, OpenedParams] = {}  # document -> its "opened" params, latest text; re-sent
         self._settings: dict[str, Any] | None = None  # the last configure, re-sent after a restart
         self._crashes: deque[float] = deque(maxlen=CRASHES_KEPT)  # monotonic times of recent crashes
         self._hangs: deque[float] = deque(maxlen=HANGS_KEPT)  # ... and of services found not answering
@@ -192,8 +200,9 @@ class ServiceClient:
         link.start(self._lost)
         if settings is not None:  # before any other request: the service answers in the order it was sent
             link.request("configure", settings, Future(), deadline_s=deadline_for("configure", settings, settings))
-        for params in documents.values():  # not warmed all at once: the next request warms its own place
-            link.request("opened", {**params, "warm": False}, Future(), deadline_s=deadline_for("opened", params, None))
+        for opened in documents.values():  # not warmed all at once: the next request warms its own place
+            params = converter.unstructure(replace(opened, warm=False))
+            link.request("opened", params, Future(), deadline_s=deadline_for("opened", params, None))
         with self._lock:
             closed = self._closed
             if not closed:
@@ -335,17 +344,13 @@ class ServiceClient:
         """The suggestion for `request`; a newer one for its document supersedes it (Cancelled)."""
         return self.request("complete", converter.unstructure(request), _decoder(Suggestion))
 
-    def warm(self, request: FimRequest) -> Future[int]:
-        """Evaluate the prompt for `request` ahead of time; the future holds the tokens evaluated."""
-        return self.request("warm", converter.unstructure(request), int)
-
     def explain(self, code: str, language: str = "", path: str = "untitled") -> ServiceStream:
         """Stream an explanation of `code`."""
-        return self._stream("explain", {"code": code, "language": language, "path": path})
+        return self._stream("explain", converter.unstructure(ExplainParams(code, language, path)))
 
     def ask(self, question: str, context: str = "") -> ServiceStream:
         """Stream the answer to a question, with optional context before it."""
-        return self._stream("ask", {"question": question, "context": context})
+        return self._stream("ask", converter.unstructure(AskParams(question, context)))
 
     def chat(self, request: ChatRequest) -> ServiceStream:
         """Stream the answer to a conversation."""
@@ -367,10 +372,10 @@ class ServiceClient:
         self, document: str, path: str, text: str, language: str = "", warm: bool = True, root: str = ""
     ) -> Future[None]:
         """The front end opened `document` (see Engine.document_opened); re-sent to a restarted service."""
-        params = {"document": document, "path": path, "text": text, "language": language, "warm": warm, "root": root}
+        params = OpenedParams(document, path, text, language, warm, root)
         with self._lock:
             self._documents[document] = params
-        return self.request("opened", params)
+        return self.request("opened", converter.unstructure(params))
 
     def edited(
         self, document: str, path: str, text: str, line: int | None, at: FimRequest | None = None, root: str = ""
@@ -378,16 +383,15 @@ class ServiceClient:
         """`document` changed at `line` (0-based; None: unknown); `text` is all of it now; `at` is the
         request at the cursor, for the engine's warm-up policy (see Engine.document_edited)."""
         with self._lock:
-            known = self._documents.get(document, {"document": document, "path": path, "language": ""})
-            self._documents[document] = {**known, "path": path, "text": text, "root": root}
-        params = {"document": document, "path": path, "text": text, "line": line, "root": root}
-        return self.request("edited", {**params, "at": converter.unstructure(at)})
+            known = self._documents.get(document, OpenedParams(document, path, text))
+            self._documents[document] = replace(known, path=path, text=text, root=root)
+        return self.request("edited", converter.unstructure(EditedParams(document, path, text, line, at, root)))
 
     def closed(self, document: str, path: str = "", root: str = "") -> Future[None]:
         """The front end closed `document`."""
         with self._lock:
             self._documents.pop(document, None)
-        return self.request("closed", {"document": document, "path": path, "root": root})
+        return self.request("closed", converter.unstructure(ClosedParams(document, path, root)))
 
     def close(self) -> None:
         """Disconnect (the service cancels this client's requests and exits later if no one else is left)."""

@@ -36,9 +36,11 @@ from completion.service.outbox import Outbox
 from completion.service.protocol import (
     MAX_LINE_BYTES,
     PROTOCOL_VERSION,
+    CancelParams,
     LineSplitter,
     TooLong,
     Unreadable,
+    converter,
     encode,
     error,
     read,
@@ -176,7 +178,8 @@ class Link:
 
     def _send_cancel(self, id: int) -> None:
         """Tell the service to stop request `id` (its answer, Cancelled, is then dropped)."""
-        self._outbox.put(encode({"id": next(self._ids), "method": "cancel", "params": {"id": id}}), bounded=False)
+        params = converter.unstructure(CancelParams(id))
+        self._outbox.put(encode({"id": next(self._ids), "method": "cancel", "params": params}), bounded=False)
 
     def _cancelled(self, id: int) -> None:
         with self._lock:

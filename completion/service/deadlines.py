@@ -18,7 +18,6 @@ from completion.service.connection import DEFAULT_DEADLINE_S
 # and this grace for the prompt's evaluation, a queue, the model loading for the first request.
 COMPLETE_GRACE_S = 30.0
 DEADLINES_S: dict[str, float] = {
-    "warm": 120.0,  # a whole file's prompt, evaluated ahead
     "explain": 180.0,  # chat methods: for each next chunk; the first waits for the model and a long prompt
     "ask": 180.0,
     "chat": 180.0,

@@ -3,12 +3,8 @@ last client that had it open closes it or goes away."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from completion.engine import Engine
-
-if TYPE_CHECKING:  # the params are declared with the methods that take them
-    from completion.service.methods import EditedParams, OpenedParams
+from completion.service.protocol import EditedParams, OpenedParams
 
 
 class OpenDocuments:

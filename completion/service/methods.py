@@ -20,7 +20,17 @@ from completion.engine import Engine
 from completion.errors import RequestError, TabwiseError
 from completion.service.configs import ClientConfigs
 from completion.service.documents import OpenDocuments
-from completion.service.protocol import PROTOCOL_VERSION, converter, structure_error
+from completion.service.protocol import (
+    PROTOCOL_VERSION,
+    AskParams,
+    CancelParams,
+    ClosedParams,
+    EditedParams,
+    ExplainParams,
+    OpenedParams,
+    converter,
+    structure_error,
+)
 from completion.stream import ChatStream
 from completion.types import ChatChunk, ChatRequest, FimRequest
 from completion.worker import Job
@@ -82,51 +92,6 @@ class Call:
         )
 
 
-@dataclass(frozen=True)
-class ExplainParams:
-    code: str
-    language: str = ""
-    path: str = "untitled"
-
-
-@dataclass(frozen=True)
-class AskParams:
-    question: str
-    context: str = ""
-
-
-@dataclass(frozen=True)
-class CancelParams:
-    id: int | str
-
-
-@dataclass(frozen=True)
-class OpenedParams:
-    document: str  # the front end's identity for it, as in FimRequest.document
-    path: str  # workspace-relative, "/"-separated, as in FimRequest.path
-    text: str
-    language: str = ""  # as in FimRequest ("": from the path)
-    warm: bool = True  # evaluate a prompt at its end at once (False: completions are off there)
-    root: str = ""  # the workspace folder `path` is relative to, as in FimRequest.root
-
-
-@dataclass(frozen=True)
-class EditedParams:
-    document: str
-    path: str
-    text: str  # all of it, after the edit
-    line: int | None  # 0-based, where the edit was; None when unknown (a full change)
-    at: FimRequest | None = None  # the completion request at the cursor after the edit, to warm
-    root: str = ""
-
-
-@dataclass(frozen=True)
-class ClosedParams:
-    document: str
-    path: str = ""
-    root: str = ""
-
-
 async def wait_job(job: Job[T]) -> T:
     """The job's result; the request being cancelled (or its client leaving) cancels the job."""
     try:
@@ -166,11 +131,6 @@ async def stream_chat(call: Call, stream: ChatStream) -> Any:
 async def complete(call: Call) -> Any:
     job = call.host.engine.submit_complete(call.limited(call.parse(FimRequest)))
     return converter.unstructure(await wait_job(job))
-
-
-async def warm(call: Call) -> Any:
-    job = call.host.engine.warm(call.limited(call.parse(FimRequest)))
-    return 0 if job is None else await wait_job(job)
 
 
 async def explain(call: Call) -> Any:
@@ -249,7 +209,6 @@ async def closed(call: Call) -> Any:
 
 METHODS: dict[str, Callable[[Call], Awaitable[Any]]] = {
     "complete": complete,
-    "warm": warm,
     "explain": explain,
     "ask": ask,
     "chat": chat,

@@ -37,7 +37,6 @@ Requests and answers
 
 Methods (params -> result); engine types are the dataclasses of completion.types, field for field
     complete   FimRequest                          -> Suggestion   (a newer one for its document supersedes it)
-    warm       FimRequest                          -> int (prompt tokens evaluated ahead; 0 if none)
     explain    {code, language?, path?}            -> chunks, then ChatResult
     ask        {question, context?}                -> chunks, then ChatResult
     chat       ChatRequest                         -> chunks, then ChatResult
@@ -79,10 +78,10 @@ from typing import Any
 import cattrs
 from cattrs.preconf.json import make_converter
 
+from completion.types import FimRequest
+
 PROTOCOL_VERSION = 2  # 2: configure's answer carries a warning; settings are per client
 MAX_LINE_BYTES = 8 * 2**20  # a whole large document fits; anything bigger is refused, not buffered
-CLIENT_KINDS = ("lsp", "jupyter", "kernel", "cli", "test")
-CHAT_METHODS = ("explain", "ask", "chat")  # their answers stream chunks before the result
 
 
 ID_PREFIX_BYTES = 256  # a request's id is read from this much of a line that cannot be read whole
@@ -224,6 +223,55 @@ def _enum_member(value: Any, kind: type[enum.Enum]) -> enum.Enum:
         return kind(value)
     except ValueError:
         raise ValueError(f"expected one of {', '.join(repr(m.value) for m in kind)}, got {value!r}") from None
+
+
+# The params of the methods whose params are no engine type, declared once: clients build their requests
+# from them and the service reads requests into them, both through the converter below.
+
+
+@dataclass(frozen=True)
+class ExplainParams:
+    code: str
+    language: str = ""
+    path: str = "untitled"
+
+
+@dataclass(frozen=True)
+class AskParams:
+    question: str
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class CancelParams:
+    id: int | str
+
+
+@dataclass(frozen=True)
+class OpenedParams:
+    document: str  # the front end's identity for it, as in FimRequest.document
+    path: str  # workspace-relative, "/"-separated, as in FimRequest.path
+    text: str
+    language: str = ""  # as in FimRequest ("": from the path)
+    warm: bool = True  # evaluate a prompt at its end at once (False: completions are off there)
+    root: str = ""  # the workspace folder `path` is relative to, as in FimRequest.root
+
+
+@dataclass(frozen=True)
+class EditedParams:
+    document: str
+    path: str
+    text: str  # all of it, after the edit
+    line: int | None  # 0-based, where the edit was; None when unknown (a full change)
+    at: FimRequest | None = None  # the completion request at the cursor after the edit, to warm
+    root: str = ""
+
+
+@dataclass(frozen=True)
+class ClosedParams:
+    document: str
+    path: str = ""
+    root: str = ""
 
 
 def make_wire_converter() -> cattrs.Converter:
