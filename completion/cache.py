@@ -9,9 +9,9 @@ Keys are whole texts, so an edit anywhere else misses; nothing is ever invalidat
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from completion.bounded import BoundedDict
 from completion.types import FimRequest
 
 PER_DOCUMENT = 16  # suggestions remembered per document, newest first
@@ -33,7 +33,7 @@ class SuggestionCache:
     """Per-document rings of recent suggestions; safe to use from several threads."""
 
     def __init__(self) -> None:
-        self._documents: OrderedDict[str, list[Remembered]] = OrderedDict()
+        self._documents: BoundedDict[str, list[Remembered]] = BoundedDict(DOCUMENTS)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -50,8 +50,6 @@ class SuggestionCache:
                 old for old in ring if (old.prefix, old.suffix) != (request.prefix, request.suffix)
             ]
             self._documents[key] = ring[:PER_DOCUMENT]
-            while len(self._documents) > DOCUMENTS:
-                self._documents.popitem(last=False)
 
     def lookup(self, request: FimRequest) -> str | None:
         """The suggestion still valid at `request`, or None. Where a suggestion was prepared for the

@@ -8,11 +8,11 @@ changes only when a line is finished or the cursor moves elsewhere.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from tree_sitter import Node, Tree
 
+from completion.bounded import BoundedDict
 from completion.outline import Outline, enclosing_scopes, identifiers, outline, signature
 from completion.rules import LanguageRules, rules_for
 from completion.syntax import SyntaxCache, node_text
@@ -59,8 +59,9 @@ class ContextGatherer:
     def __init__(self, workspace: Workspace | None = None, syntax: SyntaxCache | None = None) -> None:
         self.workspace = workspace or Workspace()
         self.syntax = syntax or SyntaxCache()
-        self._outlines: OrderedDict[tuple[str, int], Outline] = OrderedDict()
-        self._resolved: OrderedDict[tuple[str, str, int], list[str]] = OrderedDict()  # (file, import, version)
+        self._outlines: BoundedDict[tuple[str, int], Outline] = BoundedDict(OUTLINE_CACHE)
+        # import statements resolved to files, by (file, import, version)
+        self._resolved: BoundedDict[tuple[str, str, int], list[str]] = BoundedDict(RESOLVED_CACHE)
         self._lock = threading.Lock()
 
     def gather(self, request: FimRequest, language: str) -> CodeContext:
@@ -136,8 +137,6 @@ class ContextGatherer:
         targets = self._resolve(path, statement, language)
         with self._lock:
             self._resolved[key] = targets
-            while len(self._resolved) > RESOLVED_CACHE:
-                self._resolved.popitem(last=False)
         return targets
 
     def _resolve(self, path: str, statement: Node, language: str) -> list[str]:
@@ -180,8 +179,6 @@ class ContextGatherer:
         result = outline(tree, data, rules_for(other_language))
         with self._lock:
             self._outlines[key] = result
-            while len(self._outlines) > OUTLINE_CACHE:
-                self._outlines.popitem(last=False)
         return result
 
 

@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from completion.bounded import BoundedDict
 from completion.cache import SuggestionCache
 from completion.config import MODEL_FIELDS, EngineConfig
 from completion.context import ContextGatherer
@@ -162,7 +163,8 @@ class Engine:
         self._backend: Backend | None = None
         self._traits: ModelTraits | None = None
         self._count: Callable[[str], int] = len  # the backend's token counter, memoized: lines recur per keystroke
-        self._layouts: dict[str, Layout] = {}  # per document: its last prompt's layout, kept while typing
+        # per document: its last prompt's layout, kept while typing
+        self._layouts: BoundedDict[str, Layout] = BoundedDict(LAYOUTS_KEPT)
         self._failed: tuple[tuple[str, float, int], Exception] | None = None  # (file identity, error)
         # Read from any thread:
         self._state = "unloaded"
@@ -454,8 +456,6 @@ class Engine:
         budget = request.context_tokens or config.context_tokens  # a request's own budget wins over the setting
         prompt = build_fim_prompt(request, fim, self._count, budget, config.suffix_tokens, context, previous)
         self._layouts[key] = prompt.layout
-        while len(self._layouts) > LAYOUTS_KEPT:
-            del self._layouts[next(iter(self._layouts))]
         return prompt
 
     def _run_complete(

@@ -8,11 +8,12 @@ module then falls back to plain lines.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 
 from tree_sitter import Node, Parser, Point, Tree
+
+from completion.bounded import BoundedDict
 
 # LSP language ids (and file-suffix languages) -> tree-sitter-language-pack grammar names.
 GRAMMARS = {
@@ -89,7 +90,7 @@ class SyntaxCache:
     """The last tree of each recent document, re-parsed incrementally on change; thread-safe."""
 
     def __init__(self) -> None:
-        self._documents: OrderedDict[tuple[str, str], _Parsed] = OrderedDict()
+        self._documents: BoundedDict[tuple[str, str], _Parsed] = BoundedDict(MAX_CACHED_DOCUMENTS)
         self._lock = threading.Lock()
 
     def parse(self, key: str, language: str, data: bytes) -> Tree | None:
@@ -107,8 +108,6 @@ class SyntaxCache:
             else:
                 tree = parser.parse(data)
             self._documents[slot] = _Parsed(data, tree)
-            while len(self._documents) > MAX_CACHED_DOCUMENTS:
-                self._documents.popitem(last=False)
             return tree
 
     def forget(self, key: str) -> None:

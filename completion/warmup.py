@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
+from completion.bounded import BoundedDict
 from completion.types import FimRequest
 from completion.worker import Job
 
@@ -92,7 +92,7 @@ class WarmupPolicy:
         self._pause_s = pause_s
         self._new_place_lines = new_place_lines
         self._timers = Timers()  # per document: the warm-up due after a pause
-        self._lines: OrderedDict[str, int] = OrderedDict()  # per document: the line of its last edit
+        self._lines: BoundedDict[str, int] = BoundedDict(DOCUMENTS_KEPT)  # per document: the line of its last edit
         self._newest: tuple[str, Job[int]] | None = None  # the last warm-up queued, and its document
         self._lock = threading.Lock()
 
@@ -109,8 +109,6 @@ class WarmupPolicy:
             if line is not None:
                 self._lines.pop(document, None)  # re-inserted last: the newest stay
                 self._lines[document] = line
-                if len(self._lines) > DOCUMENTS_KEPT:
-                    self._lines.popitem(last=False)
         if at is None:
             self._timers.cancel(document)
             return

@@ -8,9 +8,10 @@ with no editor at all.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from completion.bounded import BoundedDict
 
 MAX_FILE_BYTES = 512 * 1024  # larger files are not read for context
 RING_CHUNKS = 16  # recently edited chunks kept (llama.vscode keeps 16 of 64 lines)
@@ -45,7 +46,7 @@ class Workspace:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root  # None: only open documents are known
         self._open: dict[str, str] = {}
-        self._ring: OrderedDict[tuple[str, int], Chunk] = OrderedDict()
+        self._ring: BoundedDict[tuple[str, int], Chunk] = BoundedDict(RING_CHUNKS)
         self._lock = threading.Lock()
         self.version = 0  # bumped when a document opens or closes: cached import resolutions expire
 
@@ -76,8 +77,6 @@ class Workspace:
             self._open[path] = text
             self._ring.pop((path, start), None)
             self._ring[(path, start)] = chunk
-            while len(self._ring) > RING_CHUNKS:
-                self._ring.popitem(last=False)
 
     def recent_chunks(self, exclude: str) -> list[Chunk]:
         """Recently edited chunks of other files, oldest first (a stable order for prompt reuse)."""
