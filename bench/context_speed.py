@@ -18,13 +18,13 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from completion.context import ContextGatherer
-from completion.models import resolve_model_path
-from completion.plan import plan_completion
-from completion.prompt import build_fim_prompt
-from completion.rules import rules_for
-from completion.syntax import SyntaxCache
+from completion.context.gatherer import ContextGatherer
+from completion.context.syntax import SyntaxCache
+from completion.fim.plan import plan_completion
+from completion.fim.prompt import build_fim_prompt
+from completion.fim.rules import rules_for
 from completion.types import FimRequest
+from completion.weights.models import resolve_model_path
 from prompts import fim_format
 
 TYPED = "        result = self.visit_expression(node.test, frame, strict=True)"

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from completion.config import EngineConfig
+from completion.context.notebook import Cell, notebook_request
 from completion.engine import Engine
-from completion.models import resolve_model_path
-from completion.notebook import Cell, notebook_request
 from completion.types import FimRequest
+from completion.weights.models import resolve_model_path
 from jupyter_ext.kernel_summary import summarize
 
 LOAD = """import json

@@ -35,13 +35,13 @@ from typing import TextIO
 
 from bench.tasks import Task, crossfile_tasks, editor_holes, humaneval_tasks, sample
 from completion.config import EngineConfig
+from completion.context.workspace import Workspace
 from completion.engine import Engine
-from completion.models import resolve_model_path
-from completion.prompt import build_fim_prompt
+from completion.fim.prompt import build_fim_prompt
 from completion.runtime import SamplingParams
 from completion.runtime.llama_backend import LlamaBackend
 from completion.types import FimRequest
-from completion.workspace import Workspace
+from completion.weights.models import resolve_model_path
 from prompts import fim_format
 
 MAX_TOKENS = 64

@@ -34,10 +34,10 @@ from typing import Any
 
 from bench.typing_replay import CHAR_S, Measure, Task, run_in_process, summary, tasks
 from completion.config import EngineConfig
-from completion.models import resolve_model_path
 from completion.runtime.llama_server_backend import LlamaServerBackend
 from completion.runtime.openai_backend import RatioCounter
 from completion.runtime.remote import RemoteServer
+from completion.weights.models import resolve_model_path
 from tests.servers import llama_server
 
 SLOTS = 4  # -np: requests the server runs at once

@@ -64,8 +64,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.processes import private_runtime, runtime_env, stop_services
-from completion.models import resolve_model_path
 from completion.types import FimRequest
+from completion.weights.models import resolve_model_path
 
 CHAR_S = 0.1  # a keystroke every 100 ms while a word is typed
 REQUEST_S = 600.0  # a bound on any one request or model load (a loaded 2-core machine)

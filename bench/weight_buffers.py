@@ -29,9 +29,9 @@ CHILD_TIMEOUT_S = 600
 def child(setting: str, threads: int | None) -> None:
     """Load the default model with one choice, check it completes correctly, time it; print JSON."""
     from completion.config import EngineConfig
-    from completion.models import default_model_path
     from completion.runtime import SamplingParams
     from completion.runtime.llama_backend import LlamaBackend
+    from completion.weights.models import default_model_path
 
     config = EngineConfig(extra_buffers=CHOICES[setting], n_threads=threads)
     backend = LlamaBackend.load(config, default_model_path())

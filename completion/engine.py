@@ -7,7 +7,7 @@ ChatStream; asyncio code awaits complete_async().
 Its public surface is all a front end (or the engine service) uses: document_opened / document_edited /
 document_closed, submit_complete / complete / complete_async, warm, explain / ask / chat, load, traits,
 status, reconfigure, close, and `config` to read. The documents calls feed cross-file context, the
-typing rhythm and the warm-up policy (completion/warmup.py); nothing else of the engine's insides is
+typing rhythm and the warm-up policy (completion/schedule/warmup.py); nothing else of the engine's insides is
 for front ends to touch.
 """
 
@@ -25,23 +25,25 @@ from pathlib import Path
 from typing import Any
 
 from completion.bounded import BoundedDict
-from completion.cache import SuggestionCache
+from completion.chat.stream import ChatStream
+from completion.chat.think import ThinkSplitter, open_thinking
 from completion.config import MODEL_FIELDS, EngineConfig
-from completion.context import ContextGatherer
-from completion.continuation import Continuation, Follower
+from completion.context.gatherer import ContextGatherer
+from completion.context.syntax import SyntaxCache
+from completion.context.workspace import Workspace
 from completion.errors import BackendUnavailable, ModelFileError, ModelLoadError, RequestError
+from completion.fim.cache import SuggestionCache
+from completion.fim.continuation import Continuation, Follower
+from completion.fim.plan import Mode, Plan, plan_completion
+from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
+from completion.fim.rules import LanguageRules, rules_for
+from completion.fim.shape import added_comment_end, clean_suggestion, standing_end, stop_index
 from completion.languages import language_of
-from completion.models import resolve_model_path
-from completion.plan import Mode, Plan, plan_completion
-from completion.prompt import FimPrompt, Layout, build_fim_prompt
-from completion.rhythm import TypingRhythm
-from completion.rules import LanguageRules, rules_for
 from completion.runtime import Backend, Generation, ModelInfo, SamplingParams
-from completion.shape import added_comment_end, clean_suggestion, standing_end, stop_index
-from completion.stream import ChatStream
-from completion.syntax import SyntaxCache
-from completion.think import ThinkSplitter, open_thinking
-from completion.traits import ModelTraits, detect_traits
+from completion.runtime.traits import ModelTraits, detect_traits
+from completion.schedule.rhythm import TypingRhythm
+from completion.schedule.warmup import WarmupPolicy
+from completion.schedule.worker import PRIORITY_BACKGROUND, PRIORITY_CHAT, PRIORITY_INLINE, PRIORITY_LOAD, Job, Worker
 from completion.types import (
     ChatChunk,
     ChatMessage,
@@ -53,9 +55,7 @@ from completion.types import (
     Suggestion,
     Timings,
 )
-from completion.warmup import WarmupPolicy
-from completion.worker import PRIORITY_BACKGROUND, PRIORITY_CHAT, PRIORITY_INLINE, PRIORITY_LOAD, Job, Worker
-from completion.workspace import Workspace
+from completion.weights.models import resolve_model_path
 from prompts import FimFormat, chat_template
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class Engine:
         self._cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
         # The completion generation running now (a shown suggestion writing on, or a speculation), which
-        # requests on its path follow instead of queueing (completion/continuation.py).
+        # requests on its path follow instead of queueing (completion/fim/continuation.py).
         self._continuation: Continuation | None = None
         self._warming: Job[int] | None = None  # the newest warm-up
         self._rhythm = TypingRhythm()  # document edits are keystrokes; status() turns them into a debounce hint
@@ -449,7 +449,7 @@ class Engine:
 
     def _fim_prompt(self, request: FimRequest, language: str, fim: FimFormat) -> FimPrompt:
         """The prompt for `request`: its context within the token budget, in the model's FIM format, laid
-        out as the document's last prompt was where that still holds (its anchor: completion/prompt.py)."""
+        out as the document's last prompt was where that still holds (its anchor: completion/fim/prompt.py)."""
         context = self._context_for(request.root).gather(request, language)
         config, key = self._config, request.document or request.path
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay

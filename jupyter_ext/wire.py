@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from completion.notebook import Cell, notebook_request
+from completion.context.notebook import Cell, notebook_request
 from completion.service.client import ServiceClient, ServiceStream
 from completion.types import ChatChunk, ChatResult, FimRequest, Suggestion
 

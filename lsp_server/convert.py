@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlparse
 from lsprotocol import types
 from pygls.workspace import TextDocument
 
+from completion.context.notebook import Cell, cell_text, notebook_request
 from completion.languages import language_of
-from completion.notebook import Cell, cell_text, notebook_request
 from completion.types import FimRequest, Suggestion
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from completion.bounded import BoundedDict
-from completion.cache import DOCUMENTS, SuggestionCache
+from completion.fim.cache import DOCUMENTS, SuggestionCache
 from completion.types import FimRequest
 
 

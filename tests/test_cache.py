@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from completion.cache import PER_DOCUMENT, SuggestionCache
+from completion.fim.cache import PER_DOCUMENT, SuggestionCache
 from completion.types import FimRequest
 
 

@@ -13,7 +13,7 @@ from tests.conftest import CHAT_SCRIPT, FIM_SCRIPT, TinyModels
 
 def tabwise(*args: str | Path, env_home: Path) -> subprocess.CompletedProcess[str]:
     env = {"TABWISE_CONFIG_DIR": str(env_home / "config"), "PATH": "/usr/bin:/bin", "HOME": str(env_home)}
-    command = [sys.executable, "-m", "completion.cli", *map(str, args)]
+    command = [sys.executable, "-m", "cli.main", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from completion.context import ContextGatherer
-from completion.notebook import Cell, notebook_request
-from completion.prompt import FimPrompt, Layout, build_fim_prompt
-from completion.syntax import SyntaxCache
+from completion.context.gatherer import ContextGatherer
+from completion.context.notebook import Cell, notebook_request
+from completion.context.syntax import SyntaxCache
+from completion.context.workspace import Workspace
+from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.types import FimRequest
-from completion.workspace import Workspace
 from prompts import fim_format
 
 QWEN = fim_format("qwen2.5-coder")

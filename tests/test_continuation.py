@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from completion.continuation import Continuation, Follower
 from completion.errors import Cancelled
+from completion.fim.continuation import Continuation, Follower
+from completion.schedule.worker import PRIORITY_BACKGROUND, PRIORITY_INLINE, Job
 from completion.types import FimRequest, StopReason, Suggestion
-from completion.worker import PRIORITY_BACKGROUND, PRIORITY_INLINE, Job
 
 ASKED = FimRequest("def add(a, b):\n    return ", "\n\nprint(add(1, 2))\n", document="d")
 

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 
 from completion.config import EngineConfig
+from completion.context.workspace import Workspace
 from completion.engine import Engine
 from completion.errors import Cancelled, ModelFileError, RequestError
 from completion.types import ChatMessage, ChatRequest, ChunkKind, FimRequest, StopReason
-from completion.workspace import Workspace
 from tests.conftest import CHAT_SCRIPT, ENDLESS, FIM_SCRIPT, TinyModels, endless_config, tiny_config
 
 

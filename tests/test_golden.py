@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from completion.plan import Mode, plan_completion
-from completion.rules import rules_for
-from completion.shape import clean_suggestion, standing_end, stop_index
-from completion.syntax import SyntaxCache
+from completion.context.syntax import SyntaxCache
+from completion.fim.plan import Mode, plan_completion
+from completion.fim.rules import rules_for
+from completion.fim.shape import clean_suggestion, standing_end, stop_index
 from completion.types import FimRequest
 
 CURSOR = "█"

@@ -12,9 +12,9 @@ import pytest
 
 from completion.engine import Engine
 from completion.errors import ModelFileError
-from completion.gguf_file import read_header
-from completion.models import chosen_model_path, list_models, resolve_model_path, use_model
 from completion.types import FimRequest
+from completion.weights.gguf_file import read_header
+from completion.weights.models import chosen_model_path, list_models, resolve_model_path, use_model
 from tests.conftest import FIM_SCRIPT, TinyModels, tiny_config
 
 UINT32, STRING, ARRAY = 4, 8, 9  # GGUF value types

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from completion.plan import Mode, plan_completion
-from completion.rules import rules_for
-from completion.syntax import SyntaxCache
+from completion.context.syntax import SyntaxCache
+from completion.fim.plan import Mode, plan_completion
+from completion.fim.rules import rules_for
 from completion.types import FimRequest
 
 CASES = [

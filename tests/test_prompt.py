@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from completion.context import CodeContext, Snippet
-from completion.prompt import FimPrompt, Layout, build_fim_prompt
+from completion.context.gatherer import CodeContext, Snippet
+from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.runtime.llama_backend import LlamaBackend
-from completion.traits import detect_traits
+from completion.runtime.traits import detect_traits
 from completion.types import ContextFile, FimRequest
 from prompts import fim_format, fim_formats
 from tests.conftest import TinyModels, tiny_config

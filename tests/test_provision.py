@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from completion.errors import ProvisionError
-from completion.provision import ChunkedModel, assemble
+from completion.weights.provision import ChunkedModel, assemble
 
 CHUNKS = [b"first chunk;" * 100, b"second;" * 50, b"last"]
 

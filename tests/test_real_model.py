@@ -12,9 +12,9 @@ import pytest
 
 from completion.config import EngineConfig
 from completion.engine import Engine
-from completion.models import default_model_path
 from completion.runtime.buffers import cpu_flags
 from completion.types import FimRequest
+from completion.weights.models import default_model_path
 
 pytestmark = pytest.mark.real_model
 
@@ -78,7 +78,7 @@ def test_the_default_model_completes_on_an_amx_cpu(tmp_path: Path) -> None:
         pytest.skip("the default model is not fetched (run `tabwise model fetch`)")
     source = tmp_path / "calc.py"
     source.write_text("def add(a, b):\n    return \n\n\nprint(add(2, 3))\n", encoding="utf-8")
-    command = [sys.executable, "-m", "completion.cli"]
+    command = [sys.executable, "-m", "cli.main"]
     done = subprocess.run(
         [*command, "complete", str(source), "--line", "2", "--column", "12"],
         capture_output=True,

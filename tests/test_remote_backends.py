@@ -18,7 +18,7 @@ from completion.runtime.llama_server_backend import LlamaServerBackend
 from completion.runtime.openai_backend import OpenAIBackend, RatioCounter
 from completion.runtime.remote import Backoff, RemoteServer
 from completion.runtime.remote_backends import connect
-from completion.traits import fim_by_name
+from completion.runtime.traits import fim_by_name
 from completion.types import FimRequest
 from tests.conftest import CHAT_SCRIPT, ENDLESS, TinyModels, tiny_config
 from tests.processes import serving
@@ -261,7 +261,7 @@ def test_backoff_doubles_and_resets() -> None:
 def test_doctor_reports_the_backend_its_model_and_the_round_trip(
     shared_llama_server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from completion.cli import main
+    from cli.main import main
 
     url = shared_llama_server.url
     assert main(["doctor", "--backend", "llama-server", "--backend-url", url,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from completion.rhythm import DEFAULT_MS, MAX_MS, MIN_MS, TypingRhythm
+from completion.schedule.rhythm import DEFAULT_MS, MAX_MS, MIN_MS, TypingRhythm
 
 
 def typed(intervals: list[float]) -> TypingRhythm:

@@ -318,7 +318,7 @@ def test_cancelling_a_future_or_leaving_cancels_the_generation(
 
 
 def test_tabwise_serve_exits_when_idle(rundir: RunDir) -> None:
-    command = [sys.executable, "-m", "completion.cli", "serve", "--idle-exit", "1"]
+    command = [sys.executable, "-m", "cli.main", "serve", "--idle-exit", "1"]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
         wait_until(lambda: read_info(rundir), "the service wrote service.json")
         client = ServiceClient("test", rundir.path)
@@ -334,7 +334,7 @@ def test_tabwise_serve_exits_when_idle(rundir: RunDir) -> None:
 
 
 def test_tabwise_serve_stop_ends_the_running_service(rundir: RunDir) -> None:
-    command = [sys.executable, "-m", "completion.cli", "serve", "--idle-exit", "0"]
+    command = [sys.executable, "-m", "cli.main", "serve", "--idle-exit", "0"]
     with subprocess.Popen(command, stderr=subprocess.DEVNULL) as process:
         try:
             wait_until(lambda: read_info(rundir), "the service wrote service.json")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from completion.plan import Mode, Plan, plan_completion
-from completion.rules import rules_for
-from completion.shape import added_comment_end, bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
-from completion.syntax import SyntaxCache
+from completion.context.syntax import SyntaxCache
+from completion.fim.plan import Mode, Plan, plan_completion
+from completion.fim.rules import rules_for
+from completion.fim.shape import added_comment_end, bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
 from completion.types import FimRequest
 
 

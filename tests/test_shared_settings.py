@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from completion.config import EngineConfig
+from completion.schedule.worker import Job
 from completion.service.client import ServiceClient
 from completion.service.configs import ClientConfigs
 from completion.service.rundir import RunDir
 from completion.types import FimRequest
-from completion.worker import Job
 from tests.conftest import ENDLESS_TOKEN, FIM_SCRIPT, TinyModels
 from tests.test_service import ADD, WAIT_S, rundir, tiny, wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from completion.think import ThinkSplitter
+from completion.chat.think import ThinkSplitter
 from completion.types import ChunkKind
 
 

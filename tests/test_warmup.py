@@ -1,4 +1,4 @@
-"""The warm-up policy (completion/warmup.py) on its own, and the engine's document calls on tiny real models.
+"""The warm-up policy (completion/schedule/warmup.py) on its own, and the engine's document calls on tiny real models.
 
 No assertion depends on how long something took: waits are bounded, and where a warm-up must not have
 happened, a later one on the same timer thread is awaited first (timers fire in order of due time).
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from completion.config import EngineConfig
+from completion.context.workspace import Workspace
 from completion.engine import Engine
+from completion.schedule.warmup import WarmupPolicy
 from completion.types import FimRequest, StopReason
-from completion.warmup import WarmupPolicy
-from completion.workspace import Workspace
 from tests.conftest import TinyModels, tiny_config
 
 WAIT_S = 60  # the longest any wait here may take (a busy 2-core machine), never a measure

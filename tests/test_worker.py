@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from completion.errors import Cancelled
-from completion.worker import PRIORITY_BACKGROUND, PRIORITY_CHAT, PRIORITY_INLINE, Job, Worker
+from completion.schedule.worker import PRIORITY_BACKGROUND, PRIORITY_CHAT, PRIORITY_INLINE, Job, Worker
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from gguf import GGUFWriter
 
-from completion.gguf_file import read_header
+from completion.weights.gguf_file import read_header
 
 WIDTH = 64  # embedding length: at most WIDTH - 1 distinct script tokens per model
 LOGIT = 4.0  # output weight; with RMS norm the winning logit is LOGIT * sqrt(WIDTH) = 32

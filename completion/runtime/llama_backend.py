@@ -11,7 +11,6 @@ from typing import Any
 
 from completion.config import EngineConfig, physical_cores
 from completion.errors import ModelLoadError, RequestError
-from completion.gguf_file import read_header
 from completion.runtime import Generation, ModelInfo, SamplingParams
 from completion.runtime.buffers import (
     WeightBuffers,
@@ -22,6 +21,7 @@ from completion.runtime.buffers import (
 )
 from completion.runtime.kv_slots import KvSlots
 from completion.types import ChatMessage, StopReason
+from completion.weights.gguf_file import read_header
 
 PREFILL_BATCH = 32  # tokens per step of a warm-up: about 0.4 s on 2 cores, the longest a live request waits
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from completion.config import CLIENT_FIELDS, EngineConfig, shared_differences
+from completion.schedule.worker import Job
 from completion.service.protocol import converter
 from completion.settings import setting_name
-from completion.worker import Job
 
 Apply = Callable[[EngineConfig], Job[None]]  # puts settings in force on the engine (Engine.reconfigure)
 SHOWN_DIFFERENCES = 4  # settings named in a warning with both values; more are counted

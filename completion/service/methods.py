@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
+from completion.chat.stream import ChatStream
 from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.errors import RequestError, TabwiseError
+from completion.schedule.worker import Job
 from completion.service.configs import ClientConfigs
 from completion.service.documents import OpenDocuments
 from completion.service.protocol import (
@@ -31,9 +33,7 @@ from completion.service.protocol import (
     converter,
     structure_error,
 )
-from completion.stream import ChatStream
 from completion.types import ChatChunk, ChatRequest, FimRequest
-from completion.worker import Job
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from completion.models import default_model_path
+from completion.weights.models import default_model_path
 from tests.editors.conftest import LABEXTENSION, NODE24, ROOT, require
 from tests.jupyter.server import jupyter_server
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from completion.models import default_model_path
+from completion.weights.models import default_model_path
 from tests.editors.conftest import CODE_SERVER, NODE24, ROOT, VSIX, require
 from tests.processes import free_port, running, wait_for_http
 

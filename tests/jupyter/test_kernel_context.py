@@ -20,8 +20,8 @@ from jupyter_client import BlockingKernelClient
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from completion.models import default_model_path
 from completion.service.rundir import RunDir, read_info
+from completion.weights.models import default_model_path
 from tests.conftest import HOSTILE_CELL, TinyModels
 from tests.jupyter.recording_service import read_prompts
 from tests.jupyter.server import RunningServer, jupyter_server

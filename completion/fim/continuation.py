@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from completion.schedule.worker import PRIORITY_INLINE, Job
 from completion.types import FimRequest, StopReason, Suggestion
-from completion.worker import PRIORITY_INLINE, Job
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator
 
+from completion.schedule.worker import Job
 from completion.types import ChatChunk, ChatResult
-from completion.worker import Job
 
 _END = None
 

@@ -22,7 +22,7 @@ from typing import IO
 from tqdm import tqdm
 
 from completion.errors import ProvisionError
-from completion.models import default_model_path
+from completion.weights.models import default_model_path
 
 
 @dataclass(frozen=True)

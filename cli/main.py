@@ -12,22 +12,22 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from completion import provision
 from completion.config import EngineConfig
+from completion.context.workspace import Workspace, find_root
 from completion.engine import Engine
 from completion.errors import RequestError, TabwiseError
-from completion.gguf_file import read_header
 from completion.languages import language_of
-from completion.models import (
+from completion.settings import Spelling, add_flags, engine_settings, flag_values, read_settings
+from completion.types import ChunkKind, FimRequest, Timings
+from completion.weights import provision
+from completion.weights.gguf_file import read_header
+from completion.weights.models import (
     default_model_path,
     forget_chosen_model,
     list_models,
     resolve_model_path,
     use_model,
 )
-from completion.settings import Spelling, add_flags, engine_settings, flag_values, read_settings
-from completion.types import ChunkKind, FimRequest, Timings
-from completion.workspace import Workspace, find_root
 
 COMMAND_LINE_LIMIT_MS = 120_000  # `tabwise complete` waits for whole lines; this only bounds a runaway model
 DOCTOR_PINGS = 5  # round trips to a server whose median doctor reports

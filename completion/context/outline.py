@@ -12,8 +12,8 @@ from functools import cache, cached_property
 
 from tree_sitter import Node, Query, QueryCursor, Tree
 
-from completion.rules import LanguageRules
-from completion.syntax import GRAMMARS, node_text
+from completion.context.syntax import GRAMMARS, node_text
+from completion.fim.rules import LanguageRules
 
 SHORT_DEFINITION_LINES = 3  # a definition this short is shown whole
 MAX_SIGNATURE_LINES = 24  # a class outline is cut after this many lines

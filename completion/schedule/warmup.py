@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 
 from completion.bounded import BoundedDict
+from completion.schedule.worker import Job
 from completion.types import FimRequest
-from completion.worker import Job
 
 log = logging.getLogger(__name__)
 

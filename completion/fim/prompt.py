@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from completion.context import CodeContext, Snippet
+from completion.context.gatherer import CodeContext, Snippet
 from completion.types import FimRequest
 from prompts import FimFormat
 

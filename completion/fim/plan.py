@@ -11,8 +11,8 @@ from enum import Enum
 
 from tree_sitter import Node, Tree
 
-from completion.rules import LanguageRules
-from completion.syntax import SyntaxCache, ancestors, node_text
+from completion.context.syntax import SyntaxCache, ancestors, node_text
+from completion.fim.rules import LanguageRules
 from completion.types import FimRequest
 
 AFTER_CURSOR = set(")]}>'\"`;,:") | {" ", "\t"}  # text after the cursor that still allows a completion

@@ -10,8 +10,8 @@ from pathlib import Path
 import platformdirs
 
 from completion.errors import ModelFileError
-from completion.gguf_file import GgufHeader, read_header
 from completion.settings import Spelling, spelled
+from completion.weights.gguf_file import GgufHeader, read_header
 
 APP = "tabwise"
 DEFAULT_MODEL_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from tree_sitter import Node, Tree
 
 from completion.bounded import BoundedDict
-from completion.outline import Outline, enclosing_scopes, identifiers, outline, signature
-from completion.rules import LanguageRules, rules_for
-from completion.syntax import SyntaxCache, node_text
+from completion.context.outline import Outline, enclosing_scopes, identifiers, outline, signature
+from completion.context.syntax import SyntaxCache, node_text
+from completion.context.workspace import Workspace
+from completion.fim.rules import LanguageRules, rules_for
 from completion.types import ContextFile, FimRequest
-from completion.workspace import Workspace
 
 NEAR_LINES_ABOVE = 60  # names used this close above the cursor are looked up
 NEAR_LINES_BELOW = 20

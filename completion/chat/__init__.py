@@ -1,0 +1,1 @@
+"""Ask and explain: chat answers streamed, reasoning split from the answer."""

@@ -1,0 +1,1 @@
+"""Who runs when: the worker thread, warm-ups ahead of the user, the typing rhythm."""
