@@ -43,6 +43,17 @@ def test_other_ways_of_storing_are_bounded_too() -> None:
     assert list(kept) == [3, 4]
 
 
+def test_only_evictable_entries_are_dropped() -> None:
+    in_use = {"a", "c"}
+    kept: BoundedDict[str, int] = BoundedDict(2, evictable=lambda key, value: key not in in_use)
+    for i, key in enumerate("abcd"):
+        kept[key] = i
+    assert list(kept) == ["a", "c", "d"]  # b went; a and c are in use, so the dict stays over its limit
+    in_use.clear()
+    kept["e"] = 4
+    assert list(kept) == ["d", "e"]
+
+
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError):
         BoundedDict(0)

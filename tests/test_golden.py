@@ -3,8 +3,9 @@
 Each case is a real document (parsed with tree-sitter) with the cursor at `█`, what the model writes
 there, and the two answers the engine's pure stages give: the whole suggestion (plan, stop rules,
 clean-up: what is computed and cached) and the part shown when the budget ended before the model's
-first line (the longest run of whole lines that stands alone). The stages are called in the engine's
-order, so a case fails where a rule changes what a user gets, in any language the plan knows.
+first line (the longest run of whole lines that stands alone). The request is prepared and shaped by the
+engine's own objects (completion/fim/running.prepare, completion/fim/shaper.Shaper), so a case fails where
+a rule changes what a user gets, or a stage goes missing, in any language the plan knows.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 import pytest
 
 from completion.context.syntax import SyntaxCache
-from completion.fim.plan import Mode, plan_completion
-from completion.fim.rules import rules_for
-from completion.fim.shape import clean_suggestion, standing_end, stop_index
+from completion.fim.plan import Mode
+from completion.fim.running import prepare
+from completion.fim.shaper import Shaper
 from completion.types import FimRequest
 
 CURSOR = "█"
@@ -173,6 +174,14 @@ CASES = [
         "for (int i = 0; i < n; i++) {\n        total += xs[i];\n    }",
     ),
     Case(
+        "a comment the model appends to the line just ended is dropped",
+        "python",
+        "def total(items):\n    result = sum(items)█\n",
+        "  # the sum\n    return result\n\n\nprint(total([1]))\n",
+        "\n    return result",
+        "\n    return result",
+    ),
+    Case(
         "nothing where text follows the cursor",
         "python",
         "total = compute(█) + tax\n",
@@ -184,25 +193,17 @@ CASES = [
 
 
 def answers(case: Case) -> tuple[str, str]:
-    """(whole, shown) for a case: the engine's stages fed the model's text line by line, as it streams."""
+    """(whole, shown) for a case: the engine's own shaper fed the model's text line by line, as it streams."""
     prefix, suffix = case.document.split(CURSOR)
-    request = FimRequest(prefix, suffix, path="case", language=case.language)
-    rules = rules_for(case.language)
-    plan = plan_completion(request, case.language, SyntaxCache(), rules)
-    if plan.mode is Mode.NONE:
+    prepared = prepare(FimRequest(prefix, suffix, path="case", language=case.language), SyntaxCache())
+    if prepared.plan.mode is Mode.NONE:
         return "", ""
-    line_before = prefix.rsplit("\n", 1)[-1]
-    text, shown = "", None
+    shaper, shown = Shaper(prepared.request, prepared.plan, prepared.rules), None
     for line in case.written.splitlines(keepends=True):
-        text += line
-        if (cut := stop_index(text, plan, line_before, suffix, rules)) is not None:
-            text = text[:cut]
+        if shaper.feed(line):
             break
-        if shown is None and (stands := standing_end(text, line_before, rules, plan.closes)) is not None:
-            shown = clean_suggestion(text[:stands], prefix, suffix, plan.max_indent)
-    if (cut := stop_index(text + "\n", plan, line_before, suffix, rules)) is not None:
-        text = text[:cut]
-    whole = clean_suggestion(text, prefix, suffix, plan.max_indent)
+        shown = shown if shown is not None else shaper.standing()
+    whole = shaper.finish()
     return whole, whole if shown is None else shown
 
 

@@ -7,18 +7,18 @@ import pytest
 from completion.context.syntax import SyntaxCache
 from completion.fim.plan import Mode, Plan, plan_completion
 from completion.fim.rules import rules_for
-from completion.fim.shape import added_comment_end, bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
+from completion.fim.running import prepare
+from completion.fim.shape import bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
+from completion.fim.shaper import Shaper
 from completion.types import FimRequest
 
 
 def finish(prefix: str, suffix: str, written: str, language: str) -> str:
-    """What the engine keeps of `written` at the cursor between prefix and suffix."""
-    rules = rules_for(language)
-    plan = plan_completion(FimRequest(prefix, suffix, language=language), language, SyntaxCache(), rules)
-    line_before = prefix.rsplit("\n", 1)[-1]
-    written = written[added_comment_end(written, line_before, suffix, rules) :]
-    cut = stop_index(written + "\n", plan, line_before, suffix, rules)
-    return clean_suggestion(written[:cut] if cut is not None else written, prefix, suffix, plan.max_indent)
+    """What the engine keeps of `written` at the cursor between prefix and suffix (its own shaper)."""
+    prepared = prepare(FimRequest(prefix, suffix, language=language), SyntaxCache())
+    shaper = Shaper(prepared.request, prepared.plan, prepared.rules)
+    shaper.feed(written)
+    return shaper.finish()
 
 
 def test_at_a_line_end_the_statement_goes_on_with_the_lines_of_its_scope() -> None:

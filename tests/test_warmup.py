@@ -232,7 +232,7 @@ def test_closing_a_document_forgets_its_suggestions_and_syntax_tree(tiny_models:
         engine.document_opened(uri, "add.py", prefix + suffix, warm=False)
         assert engine.complete(request).text == "a + b"
         assert engine.complete(request).stop_reason is StopReason.CACHED
-        syntax = engine._syntax  # private: what the engine keeps per document
+        syntax = engine._documents.syntax  # private: what the engine keeps per document
         assert any(key == uri for key, _ in syntax._documents)
         engine.document_closed(uri, "add.py")
         assert not any(key == uri for key, _ in syntax._documents)

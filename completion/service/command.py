@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from completion.config import EngineConfig
+from completion.runtime.host import BackendFactory
 from completion.service import launch
 from completion.service.rundir import read_info, runtime_dir
 from completion.service.server import DEFAULT_IDLE_EXIT_S, serve
@@ -39,8 +40,9 @@ def add_serve_command(commands: Any) -> None:
     parser.set_defaults(run=lambda args: run(args, echo=True))
 
 
-def run(args: argparse.Namespace, echo: bool) -> int:
-    """Serve with the settings from the flags; `echo` logs to stderr too (a terminal, a process manager)."""
+def run(args: argparse.Namespace, echo: bool, backend_factory: BackendFactory | None = None) -> int:
+    """Serve with the settings from the flags; `echo` logs to stderr too (a terminal, a process manager).
+    `backend_factory` makes the model (None: as the settings say)."""
     if getattr(args, "stop", False):
         print(stop_service())
         return 0
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace, echo: bool) -> int:
     for problem in problems:
         print(f"tabwise service: {problem}", file=sys.stderr)
     config = EngineConfig(**engine_settings(settings)).with_changes(preload=False)  # front ends ask for it
-    return serve(config, args.idle_exit, echo=echo)
+    return serve(config, args.idle_exit, echo=echo, backend_factory=backend_factory)
 
 
 def stop_service(wait_s: float = STOP_WAIT_S) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.errors import RequestError, TabwiseError
+from completion.runtime.host import BackendFactory
 from completion.service import rundir as rundirs
 from completion.service.configs import ClientConfigs
 from completion.service.documents import OpenDocuments
@@ -38,8 +39,8 @@ READ_BYTES = 256 * 1024
 class Service:
     """One engine, the connections to it, and the documents they reported open."""
 
-    def __init__(self, config: EngineConfig, idle_exit_s: float) -> None:
-        self.engine = Engine(config)  # llama.cpp loads lazily on the engine's worker thread
+    def __init__(self, config: EngineConfig, idle_exit_s: float, backend_factory: BackendFactory | None = None) -> None:
+        self.engine = Engine(config, backend_factory)  # llama.cpp loads lazily on the engine's worker thread
         self.configs = ClientConfigs(config, self.engine.reconfigure)  # each front end's settings; whose model runs
         self.documents = OpenDocuments(self.engine)
         self.token = rundirs.new_token()
@@ -224,9 +225,11 @@ class Connection:
             await self._writer.drain()
 
 
-async def run_service(config: EngineConfig, idle_exit_s: float, rundir: rundirs.RunDir) -> str:
+async def run_service(
+    config: EngineConfig, idle_exit_s: float, rundir: rundirs.RunDir, backend_factory: BackendFactory | None = None
+) -> str:
     """Listen on the runtime directory's socket until stopped; returns why it stopped."""
-    service = Service(config, idle_exit_s)
+    service = Service(config, idle_exit_s, backend_factory)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, service.stop, signal.Signals(signum).name)
@@ -249,11 +252,16 @@ async def run_service(config: EngineConfig, idle_exit_s: float, rundir: rundirs.
     return service.stop_reason
 
 
-def serve(config: EngineConfig, idle_exit_s: float = DEFAULT_IDLE_EXIT_S, echo: bool = False) -> int:
+def serve(
+    config: EngineConfig,
+    idle_exit_s: float = DEFAULT_IDLE_EXIT_S,
+    echo: bool = False,
+    backend_factory: BackendFactory | None = None,
+) -> int:
     """Run the service in this process (the runtime directory from $TABWISE_RUNTIME_DIR or the platform's).
 
     `echo` also logs to stderr, for `tabwise serve` in a terminal; a service a client starts has its
-    stderr in the log file already."""
+    stderr in the log file already. `backend_factory` makes the model (None: as the settings say)."""
     os.umask(0o077)  # the socket and every file the service makes are the user's alone from the start
     rundir = rundirs.runtime_dir()
     lock = rundirs.try_hold(rundir.service_lock)
@@ -264,7 +272,7 @@ def serve(config: EngineConfig, idle_exit_s: float = DEFAULT_IDLE_EXIT_S, echo: 
     with open(rundir.log, "a") as crashes:
         faulthandler.enable(crashes)  # a crash in llama.cpp leaves a Python traceback in the log
         try:
-            why = asyncio.run(run_service(config, idle_exit_s, rundir))
+            why = asyncio.run(run_service(config, idle_exit_s, rundir, backend_factory))
         finally:
             faulthandler.disable()
             os.close(lock)

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from completion.config import EngineConfig
-from completion.engine import Engine
 from completion.runtime import Backend
+from completion.runtime.host import BackendFactory, default_factory
 from completion.service import __main__ as service_main
-from completion.service import server
 
 
 class RecordingBackend:
@@ -34,17 +33,13 @@ class RecordingBackend:
         return self._backend.generate(prompt, *args, **kwargs)
 
 
-def recording_engine(prompts: Path) -> type[Engine]:
+def recording_factory(prompts: Path) -> BackendFactory:
+    """The service's model as the settings make it, wrapped to record each prompt to `prompts`."""
+
     def factory(config: EngineConfig, path: Path) -> Backend:
-        from completion.runtime.llama_backend import LlamaBackend
+        return RecordingBackend(default_factory(config, path), prompts)  # type: ignore[return-value]
 
-        return RecordingBackend(LlamaBackend.load(config, path), prompts)  # type: ignore[return-value]
-
-    class RecordingEngine(Engine):
-        def __init__(self, config: EngineConfig | None = None, *args: Any, **kwargs: Any) -> None:
-            super().__init__(config, factory)
-
-    return RecordingEngine
+    return factory
 
 
 def read_prompts(prompts: Path) -> list[str]:
@@ -55,6 +50,6 @@ def read_prompts(prompts: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    server.Engine = recording_engine(Path(sys.argv[1]))  # type: ignore[misc]
+    prompts = Path(sys.argv[1])
     sys.argv[1:] = ["--idle-exit", "120"]
-    sys.exit(service_main.main())
+    sys.exit(service_main.main(recording_factory(prompts)))

@@ -1,0 +1,258 @@
+"""The fill-in-the-middle pipeline: a request prepared once, answered from the suggestion cache or the
+generation running on its path, else laid out as a prompt, generated and shaped as it streams, shown when
+its time budget ends, written on into the cache, and followed by a speculation of the next suggestion.
+
+The time budget limits what is shown, not what is computed: past it, what stands is shown and the model
+writes on to the plan's end (completion/fim/continuation.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+from completion.bounded import BoundedDict
+from completion.context.documents import Documents
+from completion.errors import RequestError
+from completion.fim.cache import SuggestionCache
+from completion.fim.continuation import Continuation, Follower
+from completion.fim.plan import Mode
+from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
+from completion.fim.running import Prepared, Running, prepare
+from completion.fim.shaper import Shaper
+from completion.runtime import Generation, SamplingParams
+from completion.runtime.host import ModelHost
+from completion.schedule.worker import PRIORITY_BACKGROUND, PRIORITY_INLINE, Job, Worker
+from completion.status import timings
+from completion.types import FimRequest, StopReason, Suggestion, Timings
+from prompts import FimFormat
+
+LAYOUTS_KEPT = 64  # documents whose last prompt layout is kept for their next prompt
+LINE_WAIT_S = 0.5  # past its budget, a suggestion waits at least this long (from its first token) for a line end
+
+
+class LastCompletion:
+    """What the last live completion cost, for status; written by the worker, read from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.latency_ms = 0.0  # from the worker taking it to its answer (0: answered without the model)
+        self.evaluated_tokens = 0  # prompt tokens evaluated, not reused from the KV cache
+
+    def record(self, evaluated_tokens: int, latency_ms: float | None = None) -> None:
+        """Note a completion's cost; a latency of None leaves the last one (a follower has none of its own)."""
+        with self._lock:
+            self.evaluated_tokens = evaluated_tokens
+            self.latency_ms = self.latency_ms if latency_ms is None else latency_ms
+
+    def read(self) -> tuple[float, int]:
+        """(latency in ms, evaluated tokens) of the last completion."""
+        with self._lock:
+            return self.latency_ms, self.evaluated_tokens
+
+
+class FimPipeline:
+    """Completions on the host's model, with the cache, prompt layouts and the running generation."""
+
+    def __init__(self, host: ModelHost, documents: Documents, worker: Worker) -> None:
+        self._host, self._documents, self._worker = host, documents, worker
+        self._cache = SuggestionCache()  # answers typed-ahead and revisited positions without the model
+        self._layouts: BoundedDict[str, Layout] = BoundedDict(LAYOUTS_KEPT)  # per document: its last prompt's
+        self.running = Running()  # the generation requests on its path follow
+        self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
+        self._warming: Job[int] | None = None  # the newest warm-up
+        self._lock = threading.Lock()
+        self.last = LastCompletion()
+
+    def submit(self, request: FimRequest) -> Job[Suggestion]:
+        """Queue a completion (a newer one for the same document supersedes it); answered at once where
+        nothing fits, from the cache, or from the generation running on its path."""
+        self._check_size(request)
+        prepared = prepare(request, self._documents.syntax)
+        job: Job[Suggestion] = Job(lambda job: self._run(prepared, job), PRIORITY_INLINE, request.document)
+        if prepared.plan.mode is Mode.NONE:
+            job.finish_now(Suggestion("", StopReason.STOP))
+        elif self.running.follows(prepared, job, self._patience_s(request)):
+            self.last.record(0)  # answered from a generation already running, not one of its own
+        elif (cached := self._cache.lookup(request)) is not None:
+            self._worker.supersede(request.document)
+            self.last.record(0, 0.0)  # answered without the model
+            job.finish_now(Suggestion(cached, StopReason.CACHED))
+        else:
+            self._worker.submit(job)
+        return job
+
+    def warm(self, request: FimRequest) -> Job[int] | None:
+        """Evaluate the prompt for `request` ahead of time, without generating; runs only when nothing else
+        waits, and a live request stops it within one small batch. None where a request would get nothing."""
+        if len(request.prefix) + len(request.suffix) > self._host.config.max_document_chars:
+            return None  # a request there would be refused
+        prepared = prepare(request, self._documents.syntax)
+        if prepared.plan.mode is Mode.NONE:
+            return None
+
+        def run(job: Job[int]) -> int:
+            backend, traits = self._host.ensure()
+            if traits.fim is None:
+                return 0
+            prompt = self._prompt(prepared, traits.fim)
+            return backend.prefill(prompt.text, lambda: not job.cancelled, prepared.key)
+
+        job: Job[int] = Job(run, PRIORITY_BACKGROUND)
+        with self._lock:  # the warm-up policy calls this from its timer thread
+            older, self._warming = self._warming, job
+        if older is not None:
+            older.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
+        return self._worker.submit(job)
+
+    def forget(self, document: str) -> None:
+        """`document` was closed: its generation ends and its suggestions go."""
+        self.running.closed(document)
+        self._cache.forget(document)
+
+    def model_changed(self) -> None:
+        """Another model: its suggestions, and prompts laid out in its tokens, are no use."""
+        self._cache.clear()
+        self._layouts.clear()
+
+    def _check_size(self, request: FimRequest) -> None:
+        limit = self._host.config.max_document_chars
+        if (size := len(request.prefix) + len(request.suffix)) > limit:
+            raise RequestError(f"document too large to complete ({size:,} characters; limit {limit:,})")
+
+    def _patience_s(self, request: FimRequest) -> float:
+        """How long past its first token a suggestion waits for a line that stands before it shows whole
+        lines that do not (a long literal, a line that never ends)."""
+        return max(2 * (request.time_budget_ms or self._host.config.time_budget_ms) / 1000, LINE_WAIT_S)
+
+    def _prompt(self, prepared: Prepared, fim: FimFormat) -> FimPrompt:
+        """The prompt: its context within the token budget, in the model's FIM format, laid out as the
+        document's last prompt was where that still holds (its anchor: completion/fim/prompt.py)."""
+        request, config = prepared.request, self._host.config
+        context = self._documents.context_for(request.root).gather(request, prepared.language)
+        previous = self._layouts.pop(prepared.key, None)  # re-inserted last: the newest stay
+        budget = request.context_tokens or config.context_tokens  # a request's own budget wins over the setting
+        prompt = build_fim_prompt(request, fim, self._host.count, budget, config.suffix_tokens, context, previous)
+        self._layouts[prepared.key] = prompt.layout
+        return prompt
+
+    def _sampling(self, prepared: Prepared, fim: FimFormat) -> SamplingParams:
+        """A request's own limit wins over the setting; where only a short completion fits, the plan's."""
+        request = prepared.request
+        max_tokens = request.max_tokens or self._host.config.max_tokens
+        return SamplingParams(min(max_tokens, prepared.plan.max_tokens or max_tokens), stop=fim.stop + request.stop)
+
+    def _run(self, prepared: Prepared, job: Job[Suggestion], continuation: Continuation | None = None) -> Suggestion:
+        """The worker's part: generate, shape while streaming, then cache and look ahead."""
+        backend, traits = self._host.ensure()
+        began = time.perf_counter()  # costs are counted from here: a first request's model load is not
+        if traits.fim is None:
+            raise RequestError(f"{backend.info.name} cannot fill in the middle; use a code model for completions")
+        job.raise_if_cancelled()
+        if job.priority == PRIORITY_INLINE and (cached := self._cache.lookup(prepared.request)) is not None:
+            return Suggestion(cached, StopReason.CACHED)  # written while this one waited
+        prompt = self._prompt(prepared, traits.fim)
+        continuation = continuation or self.running.make(prepared, job)
+        self.running.start(continuation)  # typing what it writes follows it, from its first token on
+        shaper = Shaper(prepared.request, prepared.plan, prepared.rules)
+        params = self._sampling(prepared, traits.fim)
+        generation = backend.generate(prompt.text, params, prepared.key, lambda: not job.cancelled)
+        first_at = self._write(generation, prepared, job, continuation, shaper, began)
+        text = shaper.finish()
+        reason = StopReason.STOP if shaper.stopped else generation.stop_reason
+        suggestion = Suggestion(text, reason, timings(job, began, generation, first_at))
+        self._cache.put(prepared.request, suggestion.text)
+        continuation.end(self._answer_from_cache, self._resubmit)
+        if job.priority == PRIORITY_INLINE:
+            self._look_ahead(prepared, job, suggestion, shaper.text)
+        return suggestion
+
+    def _write(
+        self,
+        generation: Generation,
+        prepared: Prepared,
+        job: Job[Suggestion],
+        continuation: Continuation,
+        shaper: Shaper,
+        began: float,
+    ) -> float:
+        """Stream the generation through the shaper, serving followers at each line's end and showing a
+        live request what stands once its budget is spent; returns when its first token came."""
+        first_at = 0.0
+        try:
+            for piece in generation:
+                job.raise_if_cancelled()
+                first_at = first_at or time.perf_counter()
+                stopped = shaper.feed(piece)
+                continuation.text = shaper.text
+                if stopped:
+                    break
+                if job.priority == PRIORITY_INLINE and not job.answered:
+                    self._show_when_due(prepared, job, shaper, "\n" in piece, began, first_at, generation)
+                if "\n" in piece:
+                    continuation.serve()
+        except Exception as exc:
+            continuation.cancel(str(exc) or "the generation failed")
+            raise
+        finally:
+            generation.close()
+            self.running.release(continuation)
+        return first_at
+
+    def _show_when_due(
+        self,
+        prepared: Prepared,
+        job: Job[Suggestion],
+        shaper: Shaper,
+        line_ended: bool,
+        began: float,
+        first_at: float,
+        generation: Generation,
+    ) -> None:
+        """Past the budget, show what stands (at a line's end); past the patience, all of it as written."""
+        now, request = time.perf_counter(), prepared.request
+        budget_s = (request.time_budget_ms or self._host.config.time_budget_ms) / 1000
+        if now - began > budget_s and line_ended and (standing := shaper.standing()) is not None:
+            self._show(job, prepared.request, standing, timings(job, began, generation, first_at))
+        elif now - first_at > self._patience_s(request):  # a line that never ends: show it
+            self._show(job, prepared.request, shaper.as_written(), timings(job, began, generation, first_at))
+
+    def _show(self, job: Job[Suggestion], request: FimRequest, shown: str, cost: Timings) -> None:
+        """Answer a live request with the start of its suggestion while the generation goes on."""
+        if shown.strip():  # never an empty suggestion while the model is still writing
+            self._cache.put(request, shown)  # valid on its own if the rest never comes
+            self.last.record(cost.evaluated_tokens, cost.total_ms)
+            job.answer(Suggestion(shown, StopReason.TIME, cost))
+
+    def _look_ahead(self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str) -> None:
+        """After a live suggestion: note its cost, and ready what follows its acceptance."""
+        if not job.answered:
+            self.last.record(suggestion.timings.evaluated_tokens, suggestion.timings.total_ms)
+        accepted = replace(prepared.request, prefix=prepared.request.prefix + suggestion.text)
+        if suggestion.stop_reason is StopReason.END and len(suggestion.text.rstrip()) == len(written.rstrip()):
+            self._cache.put(accepted, "")  # the model ended the middle itself: it joins the code below
+        elif self._host.config.speculate and suggestion.text:
+            self._speculate(accepted)
+
+    def _speculate(self, accepted: FimRequest) -> None:
+        """Prepare the suggestion that follows this one being accepted, while the engine is idle: it goes
+        to the cache, so Tab then the next request is answered at once. Any live request preempts it."""
+        ahead = prepare(accepted, self._documents.syntax)
+        if ahead.plan.mode is Mode.NONE or self._cache.lookup(accepted) is not None:
+            return
+        if self._speculation is not None:
+            self._speculation.cancel("a newer suggestion replaced it")  # only the newest is worth preparing
+        job: Job[Suggestion] = Job(lambda job: self._run(ahead, job, continuation), PRIORITY_BACKGROUND)
+        continuation = self.running.make(ahead, job)
+        self.running.start(continuation)  # Tab, before it even starts, is answered from it
+        self._speculation = self._worker.submit(job)
+
+    def _resubmit(self, job: Job[Suggestion]) -> None:
+        """Queue a follower the generation it followed could not answer: it needs one of its own."""
+        self._worker.submit(job)
+
+    def _answer_from_cache(self, follower: Follower) -> Suggestion | None:
+        """A follower's answer once the generation it followed is over: the rest of it, from the cache."""
+        text = self._cache.lookup(follower.request)
+        return Suggestion(text, StopReason.CACHED) if text is not None else None
