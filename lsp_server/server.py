@@ -420,32 +420,6 @@ def shutdown(ls: TabwiseServer, params: None) -> None:
         ls.service.close()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run over stdio (default) or TCP (`--tcp HOST:PORT`: loopback only, a token per client; lsp_server.tcp)."""
-    import argparse
-
-    from lsp_server import tcp
-    from lsp_server.cli import add_transport_flags
-
-    parser = argparse.ArgumentParser(prog="tabwise lsp", description="Run the tabwise language server.")
-    add_transport_flags(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)  # stderr; pygls logs every message at INFO
-    logging.getLogger("completion").setLevel(logging.INFO)
-    if not args.tcp:
-        if args.allow_remote:
-            parser.error("--allow-remote goes with --tcp")
-        server.start_io(sys.stdin.buffer, private_stdout())
-        return
-    try:
-        host, port = tcp.parse_address(args.tcp, args.allow_remote)
-        tcp.start(server, host, port)
-    except tcp.AddressError as exc:
-        parser.error(str(exc))
-    except TabwiseError as exc:  # a runtime directory others can reach: no token file there
-        parser.exit(1, f"tabwise lsp: {exc}\n")
-
-
 def private_stdout() -> BinaryIO:
     """The protocol's own copy of stdout; file descriptor 1 then points at stderr.
 
