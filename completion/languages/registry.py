@@ -75,7 +75,8 @@ def find(language: str) -> Language | None:
 
 def languages() -> list[Language]:
     """Every registered language, in the order registered."""
-    return list(dict.fromkeys(_by_name.values()))
+    with _lock:
+        return list(dict.fromkeys(_by_name.values()))
 
 
 def language_of(path: str) -> str:
