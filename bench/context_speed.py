@@ -22,7 +22,7 @@ from completion.context.gatherer import ContextGatherer
 from completion.context.syntax import SyntaxCache
 from completion.fim.plan import plan_completion
 from completion.fim.prompt import build_fim_prompt
-from completion.fim.rules import rules_for
+from completion.languages import rules_for
 from completion.types import FimRequest
 from completion.weights.models import resolve_model_path
 from prompts import fim_format

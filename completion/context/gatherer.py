@@ -16,7 +16,7 @@ from completion.bounded import BoundedDict
 from completion.context.outline import Outline, enclosing_scopes, identifiers, outline, signature
 from completion.context.syntax import SyntaxCache, node_text
 from completion.context.workspace import Workspace
-from completion.fim.rules import LanguageRules, rules_for
+from completion.languages import Imports, LanguageRules, imports_of, language_of, rules_for
 from completion.types import ContextFile, FimRequest
 
 NEAR_LINES_ABOVE = 60  # names used this close above the cursor are looked up
@@ -109,12 +109,15 @@ class ContextGatherer:
         """How to call what the file imports from the workspace: the names it imports by name (`from x
         import a`) and those used near the cursor, from each file it imports; files with names used near
         the cursor first, and those names first in them (the prompt keeps what fits its budget)."""
+        imports = imports_of(language)
+        if imports is None:
+            return []
         near: list[ContextFile] = []
         rest: list[ContextFile] = []
         seen: set[str] = {path}
         for statement in own.imports:
-            imported = _imported_names(statement)
-            for target in self._resolve_cached(path, statement, language):
+            imported = imports.names(statement)
+            for target in self._resolve_cached(path, statement, imports):
                 if target in seen:
                     continue
                 seen.add(target)
@@ -128,37 +131,16 @@ class ContextGatherer:
                     (near if used else rest).append(ContextFile(target, "\n\n".join(d.interface for d in chosen)))
         return near + rest
 
-    def _resolve_cached(self, path: str, statement: Node, language: str) -> list[str]:
+    def _resolve_cached(self, path: str, statement: Node, imports: Imports) -> list[str]:
         """Files an import statement refers to; remembered, since imports rarely change while typing."""
         key = (path, node_text(statement), self.workspace.version)
         with self._lock:
             if key in self._resolved:
                 return self._resolved[key]
-        targets = self._resolve(path, statement, language)
+        targets = imports.resolve(self.workspace, path, statement)
         with self._lock:
             self._resolved[key] = targets
         return targets
-
-    def _resolve(self, path: str, statement: Node, language: str) -> list[str]:
-        if language == "python":
-            module = statement.child_by_field_name("module_name")
-            if module is not None:  # from X import a, b: X, and X.a where a is a submodule
-                base = node_text(module)
-                subs = [node_text(n) for n in statement.children_by_field_name("name")]
-                prefix = base if base.endswith(".") else base + "."
-                targets = self.workspace.resolve_python(path, base)
-                for sub in subs:
-                    targets += self.workspace.resolve_python(path, prefix + sub.split(" as ")[0])
-                return targets
-            return [
-                t
-                for n in statement.children_by_field_name("name")
-                for t in self.workspace.resolve_python(path, node_text(n).split(" as ")[0])
-            ]
-        source = statement.child_by_field_name("source")
-        if source is not None and language in ("javascript", "javascriptreact", "typescript", "typescriptreact"):
-            return self.workspace.resolve_javascript(path, node_text(source).strip("'\"`"))
-        return []
 
     def _outline_of(self, path: str, language: str) -> Outline | None:
         text = self.workspace.read(path)
@@ -169,8 +151,6 @@ class ContextGatherer:
             if key in self._outlines:
                 self._outlines.move_to_end(key)
                 return self._outlines[key]
-        from completion.languages import language_of
-
         other_language = language_of(path) or language
         data = text.encode("utf-8")
         tree = self.syntax.parse("outline:" + path, other_language, data)
@@ -180,14 +160,6 @@ class ContextGatherer:
         with self._lock:
             self._outlines[key] = result
         return result
-
-
-def _imported_names(statement: Node) -> set[str]:
-    """The names a Python `from x import a, b as c` imports (a, b); none for `import x` or another
-    language's import."""
-    if statement.child_by_field_name("module_name") is None:
-        return set()
-    return {node_text(n).split(" as ")[0].strip() for n in statement.children_by_field_name("name")}
 
 
 def _line_end(data: bytes, offset: int) -> int:

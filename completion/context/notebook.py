@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from completion.fim.rules import rules_for
+from completion.languages import rules_for
 from completion.types import FimRequest
 
 

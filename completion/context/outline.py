@@ -12,8 +12,8 @@ from functools import cache, cached_property
 
 from tree_sitter import Node, Query, QueryCursor, Tree
 
-from completion.context.syntax import GRAMMARS, node_text
-from completion.fim.rules import LanguageRules
+from completion.context.syntax import node_text
+from completion.languages import LanguageRules, grammar_of
 
 SHORT_DEFINITION_LINES = 3  # a definition this short is shown whole
 MAX_SIGNATURE_LINES = 24  # a class outline is cut after this many lines
@@ -201,20 +201,18 @@ def outline(tree: Tree, data: bytes, rules: LanguageRules) -> Outline:
 
 
 @cache
-def _identifier_query(language: str) -> Query | None:
+def _identifier_query(grammar: str) -> Query | None:
     from tree_sitter_language_pack import get_language
 
-    name = GRAMMARS.get(language)
-    if name is None:
-        return None
-    grammar = get_language(name)  # type: ignore[arg-type]
-    kinds = [kind for kind in NAME_KINDS if grammar.id_for_node_kind(kind, True)]
-    return Query(grammar, "[" + " ".join(f"({kind})" for kind in kinds) + "] @name") if kinds else None
+    language = get_language(grammar)  # type: ignore[arg-type]
+    kinds = [kind for kind in NAME_KINDS if language.id_for_node_kind(kind, True)]
+    return Query(language, "[" + " ".join(f"({kind})" for kind in kinds) + "] @name") if kinds else None
 
 
 def identifiers(tree: Tree, language: str, start: int, end: int) -> set[str]:
     """Names used between two byte offsets."""
-    query = _identifier_query(language)
+    grammar = grammar_of(language)
+    query = _identifier_query(grammar) if grammar is not None else None
     if query is None or end <= start:
         return set()
     cursor = QueryCursor(query)

@@ -1,4 +1,5 @@
-"""Parsing with tree-sitter: grammars by language id, and incremental re-parsing per document.
+"""Parsing with tree-sitter: a parser per language (the grammar its registry entry names), and
+incremental re-parsing per document.
 
 A keystroke changes a few bytes of a document; re-parsing it with the old tree, edited to match,
 costs a fraction of a full parse. Documents without a grammar get no tree, and every user of this
@@ -14,40 +15,23 @@ from functools import cache
 from tree_sitter import Node, Parser, Point, Tree
 
 from completion.bounded import BoundedDict
+from completion.languages import grammar_of
 
-# LSP language ids (and file-suffix languages) -> tree-sitter-language-pack grammar names.
-GRAMMARS = {
-    "python": "python",
-    "javascript": "javascript",
-    "javascriptreact": "javascript",
-    "typescript": "typescript",
-    "typescriptreact": "tsx",
-    "tsx": "tsx",
-    "go": "go",
-    "rust": "rust",
-    "java": "java",
-    "c": "c",
-    "cpp": "cpp",
-    "ruby": "ruby",
-    "shellscript": "bash",
-    "bash": "bash",
-    "sql": "sql",
-    "json": "json",
-    "yaml": "yaml",
-    "markdown": "markdown",
-}
 MAX_CACHED_DOCUMENTS = 32  # parsed documents kept for incremental re-parsing
 
 
-@cache
 def parser_for(language: str) -> Parser | None:
     """A parser for the language id, or None where tabwise has no grammar for it."""
-    name = GRAMMARS.get(language)
-    if name is None:
-        return None
+    grammar = grammar_of(language)
+    return None if grammar is None else _parser(language, grammar)
+
+
+@cache
+def _parser(language: str, grammar: str) -> Parser:
+    """One parser per language id (as registered with this grammar)."""
     from tree_sitter_language_pack import get_parser
 
-    return get_parser(name)  # type: ignore[arg-type]
+    return get_parser(grammar)  # type: ignore[arg-type]
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:

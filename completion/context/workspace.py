@@ -2,21 +2,22 @@
 
 Front ends report opened and edited documents; everything else is read from disk under the
 workspace root on demand (bounded in size), so the CLI and the benchmarks get cross-file context
-with no editor at all.
+with no editor at all. Which file an import names is each language's business (`completion.languages`);
+this only says which files exist.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from completion.bounded import BoundedDict
+from completion.languages import languages
 
 MAX_FILE_BYTES = 512 * 1024  # larger files are not read for context
 RING_CHUNKS = 16  # recently edited chunks kept (llama.vscode keeps 16 of 64 lines)
 CHUNK_LINES = 64
-JS_SUFFIXES = (".ts", ".tsx", ".js", ".jsx", ".mjs", "/index.ts", "/index.tsx", "/index.js")
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,15 @@ class Chunk:
     text: str
 
 
-ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "package.json", "go.mod", "Cargo.toml")
+ROOT_MARKERS = (".git",)  # besides the root markers of each language (pyproject.toml, package.json, ...)
 
 
 def find_root(file: Path) -> Path:
     """The nearest folder above `file` that looks like a project root, else the file's folder."""
     file = file.resolve()
+    markers = [*ROOT_MARKERS, *(marker for language in languages() for marker in language.root_markers)]
     for folder in file.parents:
-        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+        if any((folder / marker).exists() for marker in markers):
             return folder
     return file.parent
 
@@ -104,40 +106,3 @@ class Workspace:
             if path in self._open:
                 return True
         return self.root is not None and (self.root / path).is_file()
-
-    def resolve_python(self, current: str, module: str) -> list[str]:
-        """Candidate files for a Python import seen in `current` ("pkg.mod", ".mod", "..")."""
-        dots = len(module) - len(module.lstrip("."))
-        parts = [p for p in module.lstrip(".").split(".") if p]
-        if dots:
-            base = PurePosixPath(current).parent
-            for _ in range(dots - 1):
-                base = base.parent
-            roots = [base]
-        else:  # absolute: from the root, or from a source folder such as src/
-            roots = [PurePosixPath("."), PurePosixPath("src")]
-        found = []
-        for root in roots:
-            stem = root.joinpath(*parts) if parts else root
-            for candidate in (f"{stem}.py", f"{stem}/__init__.py"):
-                normal = str(PurePosixPath(candidate))
-                if self.exists(normal):
-                    found.append(normal)
-        return found
-
-    def resolve_javascript(self, current: str, specifier: str) -> list[str]:
-        """Candidate files for a relative JS/TS import ("./util", "../lib/x.js")."""
-        if not specifier.startswith("."):
-            return []  # a package: not workspace code
-        base = PurePosixPath(current).parent / specifier
-        parts: list[str] = []
-        for part in base.parts:  # normalise ".." without touching the disk
-            if part == "..":
-                if parts:
-                    parts.pop()
-            elif part != ".":
-                parts.append(part)
-        stem = "/".join(parts)
-        candidates = [stem] if PurePosixPath(stem).suffix else []
-        candidates += [stem + suffix for suffix in JS_SUFFIXES]
-        return [c for c in candidates if self.exists(c)][:1]

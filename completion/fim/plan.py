@@ -12,7 +12,7 @@ from enum import Enum
 from tree_sitter import Node, Tree
 
 from completion.context.syntax import SyntaxCache, ancestors, node_text
-from completion.fim.rules import LanguageRules
+from completion.languages import LanguageRules
 from completion.types import FimRequest
 
 AFTER_CURSOR = set(")]}>'\"`;,:") | {" ", "\t"}  # text after the cursor that still allows a completion

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from completion.fim.plan import CLOSERS, STRINGS, Mode, Plan, bracket_depth, indent_of, opens_block
-from completion.fim.rules import LanguageRules
+from completion.languages import LanguageRules
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 REPEAT_WINDOW = 5  # lines before the cursor that a looping model re-writes
