@@ -6,7 +6,7 @@ import pytest
 
 from completion.context.syntax import SyntaxCache
 from completion.fim.plan import Mode, plan_completion
-from completion.fim.rules import rules_for
+from completion.languages import rules_for
 from completion.types import FimRequest
 
 CASES = [

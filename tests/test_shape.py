@@ -6,10 +6,10 @@ import pytest
 
 from completion.context.syntax import SyntaxCache
 from completion.fim.plan import Mode, Plan, plan_completion
-from completion.fim.rules import rules_for
 from completion.fim.running import prepare
 from completion.fim.shape import bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
 from completion.fim.shaper import Shaper
+from completion.languages import rules_for
 from completion.types import FimRequest
 
 

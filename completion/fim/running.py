@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from completion.context.syntax import SyntaxCache
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Plan, plan_completion
-from completion.fim.rules import LanguageRules, rules_for
 from completion.fim.shape import clean_suggestion, standing_end
-from completion.languages import language_of
+from completion.languages import LanguageRules, language_of, rules_for
 from completion.schedule.worker import Job
 from completion.types import FimRequest, Suggestion
 

@@ -8,8 +8,8 @@ no model, no clock, no job; the pipeline and the golden table drive the same obj
 from __future__ import annotations
 
 from completion.fim.plan import Plan
-from completion.fim.rules import LanguageRules
 from completion.fim.shape import added_comment_end, clean_suggestion, standing_end, stop_index
+from completion.languages import LanguageRules
 from completion.types import FimRequest
 
 
