@@ -6,14 +6,15 @@ Authorization is Jupyter's own: every route asks the server's Authorizer about t
 body or asks the service, so an Authorizer that denies gets 403 and nothing else. A kernel's variables
 (a status's summary, a completion's notes) are only for a user it lets `execute` on `kernels`.
 
-`failure()` maps what went wrong: bad bodies and requests become 400, a missing or broken model 503
-with what to do, a service that stopped (crashed, killed) or cannot be reached, or a remote backend's
-inference server that cannot, 503 with what happened, and nothing else escapes as a traceback. The HTTP
-routes' one boundary (`TabwiseHandler.handle_request_and_catch`) raises it as an HTTP error; streams
-and the websocket, which have answered already, send its message instead. Streams are
-newline-delimited JSON. A client that goes away (or a kernel interrupt that closes the connection)
-cancels its stream or completion in the engine; a newer completion for a notebook supersedes the older,
-which is answered empty.
+One error boundary, `handle_request_and_catch`, wraps every route and websocket message; `failure()`
+maps what went wrong: bad bodies and requests become 400, a missing or broken model 503 with what to
+do, a service that stopped (crashed, killed), cannot be reached or did not answer in time, or a remote
+backend's inference server that cannot, 503 with what happened, and nothing else escapes as a
+traceback. Each handler only says how to tell its client (`tell_failure`): the HTTP routes raise an
+HTTP error; a stream that has begun ends with an error line; the websocket replies to the request.
+Streams are newline-delimited JSON. A client that goes away (or a kernel interrupt that closes the
+connection) cancels its stream or completion in the engine; a newer completion for a notebook
+supersedes the older, which is answered empty.
 
 JupyterLab asks for a completion as the user types in a cell, so each completion request is also the
 report of an edit there (`report_typing`): the engine's typing rhythm and warm-up policy see notebooks
@@ -30,7 +31,7 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -66,6 +67,8 @@ log = logging.getLogger(__name__)
 AUTH_RESOURCE = "tabwise"  # what the server's Authorizer is asked about, for every route
 SERVICE_DOWN = (ServiceLost, ServiceUnavailable, ServiceStartError, ServiceVersionError, ServiceTimeout)  # 503
 CANCELLED = (Cancelled, concurrent.futures.CancelledError)  # by the client, or superseded by a newer request
+FAILURES = (wire.BadBody, TabwiseError, concurrent.futures.CancelledError)  # what the boundary tells clients
+Tell = Callable[[BaseException, int, str], None]  # tells a client what went wrong: the error, its status, message
 
 
 def failure(exc: BaseException) -> tuple[int, str]:
@@ -81,6 +84,18 @@ def failure(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, CANCELLED):
         return 409, f"cancelled: {exc}" if str(exc) else "cancelled"
     return 500, str(exc)
+
+
+@contextlib.contextmanager
+def handle_request_and_catch(tell: Tell) -> Iterator[None]:
+    """The front end's one error boundary: a failure (see `failure`) is told to the client by `tell`, with
+    a status and a message that say what happened or what to do. Anything else is a bug and escapes
+    (Jupyter logs it and answers 500)."""
+    try:
+        yield
+    except FAILURES as exc:
+        code, message = failure(exc)
+        tell(exc, code, message)
 
 
 class ServiceHandlerMixin(ExtensionHandlerMixin):
@@ -128,14 +143,9 @@ class TabwiseHandler(ServiceHandlerMixin, APIHandler):
         """Streams in flight by id, so that `cancel` can reach them."""
         return self.settings["tabwise_streams"]
 
-    async def handle_request_and_catch(self, handle: Callable[[], Awaitable[None]]) -> None:
-        """The routes' one error boundary: failures (see `failure`) become HTTP errors with a message that
-        says what happened or what to do."""
-        try:
-            await handle()
-        except (wire.BadBody, TabwiseError, concurrent.futures.CancelledError) as exc:
-            code, message = failure(exc)
-            raise web.HTTPError(code, message) from exc
+    def tell_failure(self, exc: BaseException, code: int, message: str) -> None:
+        """What went wrong, as the HTTP error the route answers."""
+        raise web.HTTPError(code, message) from exc
 
 
 Route = TypeVar("Route", bound=Callable[..., Awaitable[None]])
@@ -147,7 +157,8 @@ def api_route(method: Route) -> Route:
 
     @functools.wraps(method)
     async def guarded(self: TabwiseHandler) -> None:
-        await self.handle_request_and_catch(lambda: method(self))
+        with handle_request_and_catch(self.tell_failure):
+            await method(self)
 
     return web.authenticated(authorized(guarded))  # type: ignore[return-value]
 
@@ -215,6 +226,7 @@ class ChatStreamHandler(TabwiseHandler):
 
     route: str  # "ask" or "explain": which body it reads (wire.open_chat)
     stream: ServiceStream | None = None
+    begun = False  # the status and the first lines are sent: a failure now is the stream's last line
 
     @api_route
     async def post(self) -> None:
@@ -234,37 +246,38 @@ class ChatStreamHandler(TabwiseHandler):
             self.finish()
 
     async def relay(self, stream: ServiceStream, stream_id: str) -> None:
-        """Send the answer's lines as they come. A failure before its first token (a bad request, no
-        service) is still an HTTP error; after it, the last line says what happened."""
+        """Send the answer's lines as they come, then `done` with the whole answer. A failure before its
+        first token (a bad request, no service) is still an HTTP error; after it, the last line says what
+        happened (cancelled, the service stopped), see `tell_failure`."""
         chunks = aiter(stream)
         first = await anext(chunks, None)
         if first is None:
             stream.result()  # raises the failure, for the error boundary
         self.set_header("Content-Type", "application/x-ndjson")
         self.set_header("X-Tabwise-Stream", stream_id)
+        self.begun = True
         if first is not None:
             await self.send_line(wire.chunk_line(first))
         async for chunk in chunks:
             await self.send_line(wire.chunk_line(chunk))
-        await self.send_line(last_line(stream))
+        await self.send_line(wire.done_line(stream.result()))
 
     async def send_line(self, message: dict[str, Any]) -> None:
         self.write(json.dumps(message) + "\n")
         await self.flush()
+
+    def tell_failure(self, exc: BaseException, code: int, message: str) -> None:
+        """An HTTP error until the stream has begun; then its last line (sent as the response finishes,
+        quietly if the client is gone)."""
+        if not self.begun:
+            super().tell_failure(exc, code, message)
+        self.write(json.dumps(wire.error_line(message)) + "\n")
 
     def on_connection_close(self) -> None:
         """The client closed the connection (a kernel interrupt does): stop generating at once."""
         if self.stream is not None:
             self.stream.cancel()
         super().on_connection_close()
-
-
-def last_line(stream: ServiceStream) -> dict[str, Any]:
-    """`done` with the whole answer, or `error` saying why there is none (cancelled, the service stopped)."""
-    try:
-        return wire.done_line(stream.result())
-    except (TabwiseError, concurrent.futures.CancelledError) as exc:
-        return wire.error_line(failure(exc)[1])
 
 
 class AskHandler(ChatStreamHandler):
@@ -301,58 +314,64 @@ class InlineCompletionHandler(WebSocketMixin, websocket.WebSocketHandler, Servic
         await super().get(*args, **kwargs)
 
     def on_message(self, message: str | bytes) -> None:
-        try:
+        with handle_request_and_catch(self.tell_unreadable):
             parsed = wire.parse_inline(message)
-        except wire.BadBody as exc:
-            self.write_message(wire.inline_reply(-1, None, str(exc)))
-            return
-        if parsed.kind == "cancel":
-            if (task := self.jobs.pop(parsed.number, None)) is not None:
-                task.cancel()  # cancels the request in the service
-            return
-        work = self.warm(parsed) if parsed.kind == "warm" else self.answer(parsed)
-        self.jobs[parsed.number] = asyncio.ensure_future(work)
+            if parsed.kind == "cancel":
+                if (task := self.jobs.pop(parsed.number, None)) is not None:
+                    task.cancel()  # cancels the request in the service
+                return
+            work = self.warm(parsed) if parsed.kind == "warm" else self.answer(parsed)
+            self.jobs[parsed.number] = asyncio.ensure_future(work)
+
+    def tell_unreadable(self, exc: BaseException, code: int, message: str) -> None:
+        """A message that is no request: an error for request -1 (it has no number of its own to answer)."""
+        self.write_message(wire.inline_reply(-1, None, message))
 
     async def warm(self, message: wire.InlineMessage) -> None:
         """The user is at a new place (a cell they moved to): tell the engine, whose warm-up policy evaluates
         the prompt there ahead of the first request. No reply; a bad one is only logged."""
         try:
-            request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
-            request = await self.with_kernel_notes(request)  # as the request after it will have them
-            report_typing(await self.ready(), request)
-            self.path = request.path
-        except (wire.BadBody, TabwiseError) as exc:
-            log.debug("warm-up %s not sent: %s", message.number, exc)
+            with handle_request_and_catch(functools.partial(self.tell_not_warmed, message)):
+                request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
+                request = await self.with_kernel_notes(request)  # as the request after it will have them
+                report_typing(await self.ready(), request)
+                self.path = request.path
         finally:
             self.jobs.pop(message.number, None)
+
+    def tell_not_warmed(self, message: wire.InlineMessage, exc: BaseException, code: int, why: str) -> None:
+        """A warm-up has no reply: why it was not sent is only logged."""
+        log.debug("warm-up %s not sent: %s", message.number, why)
 
     async def answer(self, message: wire.InlineMessage) -> None:
         """Complete request `number`; streamed requests get the item first, then its final text."""
         number = message.number
         try:
-            request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
-            request = await self.with_kernel_notes(request)
-            service = await self.ready()
-            report_typing(service, request)
-            self.path = request.path
-            if message.stream:
-                self.write_message(wire.inline_reply(number, "", streaming=True))
-            suggestion = await asyncio.wrap_future(service.complete(request))
-            if message.stream:
-                self.write_message(wire.inline_chunk(number, suggestion.text, done=True))
-            else:
-                self.write_message(wire.inline_reply(number, suggestion.text))
-        except asyncio.CancelledError:
-            raise
-        except (wire.BadBody, TabwiseError) as exc:
-            if not isinstance(exc, Cancelled):
-                self.write_message(wire.inline_reply(number, None, failure(exc)[1]))
-            elif message.stream:
-                self.write_message(wire.inline_chunk(number, "", done=True))
+            with handle_request_and_catch(functools.partial(self.tell_failure, message)):
+                request = wire.fim_request(message.data or {}, document=self.document, root=self.root)
+                request = await self.with_kernel_notes(request)
+                service = await self.ready()
+                report_typing(service, request)
+                self.path = request.path
+                if message.stream:
+                    self.write_message(wire.inline_reply(number, "", streaming=True))
+                suggestion = await asyncio.wrap_future(service.complete(request))
+                if message.stream:
+                    self.write_message(wire.inline_chunk(number, suggestion.text, done=True))
+                else:
+                    self.write_message(wire.inline_reply(number, suggestion.text))
         except websocket.WebSocketClosedError:
             log.debug("inline request %s: the client closed the connection before the answer", number)
         finally:
             self.jobs.pop(number, None)
+
+    def tell_failure(self, message: wire.InlineMessage, exc: BaseException, code: int, why: str) -> None:
+        """Request `message` failed: its error. A cancelled one (superseded, or cancelled by the client) has
+        none: a streamed one gets its end, empty."""
+        if not isinstance(exc, CANCELLED):
+            self.write_message(wire.inline_reply(message.number, None, why))
+        elif message.stream:
+            self.write_message(wire.inline_chunk(message.number, "", done=True))
 
     def on_close(self) -> None:
         """A closed connection cancels everything it asked for, and the engine forgets its document."""

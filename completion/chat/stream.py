@@ -1,55 +1,50 @@
-"""A chat answer as it is written: iterate for chunks, then read the whole result."""
+"""A chat answer as the engine writes it: iterate for chunks (`for` or `async for`), then read the result."""
 
 from __future__ import annotations
 
-import queue
-from collections.abc import Iterator
+from concurrent.futures import Future
 
 from completion.schedule.worker import Job
+from completion.token_stream import TokenStream
 from completion.types import ChatChunk, ChatResult
 
-_END = None
 
-
-class ChatStream:
-    """Chunks of a streamed answer; closing or cancelling it stops the generation."""
+class ChatStream(TokenStream[ChatChunk, ChatResult]):
+    """Chunks of a streamed answer, put by the job on the worker thread; its outcome is the job's. Closing
+    or cancelling the stream cancels the job."""
 
     def __init__(self) -> None:
-        self._chunks: queue.Queue[ChatChunk | None] = queue.Queue()
-        self.job: Job[ChatResult] | None = None  # set by the engine right after submitting
+        super().__init__()
+        self._job: Job[ChatResult] | None = None
+        self.future.add_done_callback(self._cancelled_outside)
 
-    # Producer side, called on the worker thread.
-    def put(self, chunk: ChatChunk) -> None:
-        """Hand one chunk to the reader."""
-        self._chunks.put(chunk)
+    @property
+    def job(self) -> Job[ChatResult] | None:
+        """The job writing the answer; set by the engine right after submitting it."""
+        return self._job
 
-    def end(self) -> None:
-        """No more chunks will come."""
-        self._chunks.put(_END)
+    @job.setter
+    def job(self, job: Job[ChatResult]) -> None:
+        self._job = job
+        job.future.add_done_callback(self._settle)  # a job cancelled before it started puts no end: this ends it
 
-    # Reader side.
-    def __iter__(self) -> Iterator[ChatChunk]:
-        try:
-            while (chunk := self._next()) is not _END:
-                yield chunk
-        finally:
-            if self.job is not None and not self.job.future.done():
-                self.job.cancel("the reader stopped reading")
+    def cancel(self, why: str = "cancelled") -> None:
+        """Stop the generation (its result raises Cancelled)."""
+        if self._job is not None:
+            self._job.cancel(why)
+        else:
+            super().cancel(why)
 
-    def _next(self) -> ChatChunk | None:
-        while True:
-            try:
-                return self._chunks.get(timeout=0.1)
-            except queue.Empty:
-                if self.job is not None and self.job.future.done() and self._chunks.empty():
-                    return _END  # cancelled before it started, or failed: no end marker will come
+    def _settle(self, job: Future[ChatResult]) -> None:
+        """The job's outcome is the stream's."""
+        if job.cancelled():
+            self.future.cancel()
+        elif (error := job.exception()) is not None:
+            self.fail(error)
+        else:
+            self.finish(job.result())
 
-    def result(self, timeout: float | None = None) -> ChatResult:
-        """The finished answer (waits); raises the job's error, Cancelled if it was cancelled."""
-        assert self.job is not None
-        return self.job.result(timeout)
-
-    def cancel(self) -> None:
-        """Stop the generation."""
-        if self.job is not None:
-            self.job.cancel()
+    def _cancelled_outside(self, future: Future[ChatResult]) -> None:
+        """The stream's future was cancelled (asyncio.wrap_future does so): so is the job."""
+        if future.cancelled() and self._job is not None and not self._job.future.done():
+            self._job.cancel("cancelled")

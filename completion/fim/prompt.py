@@ -156,10 +156,7 @@ def build_fim_prompt(
     scopes = tuple(s.line for s in context.snippets if s.rank == 0)
     if not scopes and previous is not None:  # a half-typed line may leave no scope in the parse: same place
         scopes = previous.scopes
-    start = _kept_start(lines, whole, whole - head_budget, count, previous)
-    if start is None:
-        fits_whole = _window_start(lines, whole, count) == 0
-        start = 0 if fits_whole else _window_start(lines, int((whole - head_budget) * (1 - GROWTH_SHARE)), count)
+    start = _chosen_start(lines, whole, whole - head_budget, count, previous)
     prefix = _window(lines, start, whole if start == 0 else whole - head_budget, count)
     head, shown = "", 0
     if previous is not None and (previous.window_start, previous.scopes) == (start, scopes):
@@ -172,11 +169,7 @@ def build_fim_prompt(
             visible = range(start, cursor_line + suffix_end + 1)
             head, shown = _folded_head(context.snippets, visible, cursor_line, head_budget, context.comment, count)
     notes = _notes_block(request.notes, context.comment, count, int(budget * NOTES_SHARE))  # first: changes least
-    if not fmt.repo_form or not files_shown:  # the file-level form, other files as comments above the window
-        lead, code = "", notes + head + files_text + prefix
-    else:
-        lead = fmt.repo_header.format(repo="workspace") + files_text
-        lead, code = lead + fmt.current_file.format(path=request.path), notes + head + prefix
+    lead, code = _lead_and_code(request, fmt, notes, head, files_text, prefix)  # files_text: "" if none shown
     opening, between, closing = fmt.infill_markers
     to_cursor = lead + opening + code  # the prompt up to the cursor, were the anchor here
     if previous is not None and _anchor_holds(previous, to_cursor, request.suffix):
@@ -186,6 +179,30 @@ def build_fim_prompt(
     layout = Layout(start, scopes, head, shown, files_text, files_shown, anchored, suffix, suffix_end)
     text = anchored + between + suffix + closing + to_cursor[len(anchored) :]
     return FimPrompt(text, start, suffix_end, files_shown, shown, layout)
+
+
+def _chosen_start(lines: list[str], whole: int, folded: int, count: TokenCounter, previous: Layout | None) -> int:
+    """The window's first line (0-based): the previous window's while it still fits, else the file's top if
+    all of it fits `whole`, else one that leaves GROWTH_SHARE of `folded` (the budget beside the folded
+    view) free to type into."""
+    start = _kept_start(lines, whole, folded, count, previous)
+    if start is not None:
+        return start
+    if _window_start(lines, whole, count) == 0:
+        return 0
+    return _window_start(lines, int(folded * (1 - GROWTH_SHARE)), count)
+
+
+def _lead_and_code(
+    request: FimRequest, fmt: FimFormat, notes: str, head: str, files: str, prefix: str
+) -> tuple[str, str]:
+    """What goes before the opening marker (the repository form's header and other files) and the code
+    after it, up to the cursor. In the file-level form, or with no other files shown, there is no lead:
+    other files are comments above the window."""
+    if not fmt.repo_form or not files:
+        return "", notes + head + files + prefix
+    lead = fmt.repo_header.format(repo="workspace") + files + fmt.current_file.format(path=request.path)
+    return lead, notes + head + prefix
 
 
 def _anchor_holds(previous: Layout, to_cursor: str, suffix: str) -> bool:

@@ -114,35 +114,18 @@ class LlamaBackend:
         gpu_layers = config.n_gpu_layers if config.n_gpu_layers is not None else (-1 if gpu else 0)
         threads = config.n_threads or physical_cores()
         threads_batch = config.n_threads_batch or threads
+        options = dict(  # llama_cpp.Llama's; an option given twice is a TypeError, as in a call
+            n_ctx=config.n_ctx,
+            n_batch=config.n_batch,
+            n_gpu_layers=gpu_layers,
+            n_threads=threads,
+            n_threads_batch=threads_batch,
+            **config.runtime_options,
+        )
         system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
         choice = choose_weight_buffers(cpu_flags(), system_info, config.extra_buffers)
         started = time.perf_counter()
-
-        def attempt(extra: bool) -> tuple[Any, dict[str, float]]:
-            log: list[str] = []
-            try:
-                with _model_params(use_extra_bufts=extra), _captured_log(log):
-                    llm = llama_cpp.Llama(
-                        model_path=str(path),
-                        n_ctx=config.n_ctx,
-                        n_batch=config.n_batch,
-                        n_gpu_layers=gpu_layers,
-                        n_threads=threads,
-                        n_threads_batch=threads_batch,
-                        verbose=False,
-                        **config.runtime_options,
-                    )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise ModelLoadError(
-                    f"llama.cpp could not load {path} ({exc}); it may be damaged or of an unknown architecture"
-                ) from exc
-            return llm, weight_buffers_in_log(log)
-
-        llm, buffers = attempt(choice.extra)
-        if choice.extra and uses_amx(buffers):  # the decision missed an AMX buffer: never decode on it
-            llm.close()
-            choice = WeightBuffers(False, f"weights went to an AMX buffer ({', '.join(buffers)}); reloaded without")
-            llm, buffers = attempt(False)
+        llm, buffers, reason = _load_placed(path, options, choice)
         info = ModelInfo(
             path=str(path),
             name=str(header.get("general.name", path.stem)),
@@ -155,7 +138,7 @@ class LlamaBackend:
             chat_template=llm.metadata.get("tokenizer.chat_template"),
             load_ms=(time.perf_counter() - started) * 1000,
             weight_buffers=tuple(buffers.items()),
-            weight_buffers_reason=choice.reason,
+            weight_buffers_reason=reason,
         )
         return cls(llm, info, config.kv_slots)
 
@@ -216,6 +199,34 @@ class LlamaBackend:
                 return begin - start
             self._llm.eval(tokens[begin : begin + PREFILL_BATCH])
         return len(tokens) - start
+
+
+def _load_placed(path: Path, options: dict[str, Any], choice: WeightBuffers) -> tuple[Any, dict[str, float], str]:
+    """The model loaded with extra weight buffers or not, as `choice` says; where its weights went (buffer ->
+    MiB) and why. Weights that went to an AMX buffer all the same are loaded again without: never decode on
+    one."""
+    llm, buffers = _load_once(path, options, choice.extra)
+    if choice.extra and uses_amx(buffers):  # the decision missed an AMX buffer
+        llm.close()
+        reason = f"weights went to an AMX buffer ({', '.join(buffers)}); reloaded without"
+        return (*_load_once(path, options, False), reason)
+    return llm, buffers, choice.reason
+
+
+def _load_once(path: Path, options: dict[str, Any], extra: bool) -> tuple[Any, dict[str, float]]:
+    """llama_cpp.Llama over `path`, with or without extra weight buffers, and where its weights went (from
+    llama.cpp's log); ModelLoadError if llama.cpp refuses the file."""
+    import llama_cpp
+
+    log: list[str] = []
+    try:
+        with _model_params(use_extra_bufts=extra), _captured_log(log):
+            llm = llama_cpp.Llama(model_path=str(path), verbose=False, **options)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(
+            f"llama.cpp could not load {path} ({exc}); it may be damaged or of an unknown architecture"
+        ) from exc
+    return llm, weight_buffers_in_log(log)
 
 
 @contextlib.contextmanager

@@ -17,14 +17,13 @@ its link, treated as a crash, killed and replaced (HANGS_KEPT hangs within HANG_
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +45,7 @@ from completion.service.protocol import (
     OpenedParams,
     converter,
 )
+from completion.token_stream import TokenStream
 from completion.types import ChatChunk, ChatRequest, ChatResult, FimRequest, Suggestion
 
 log = logging.getLogger(__name__)
@@ -69,69 +69,13 @@ class Outgoing:
     deadline_s: float  # how long it may wait for its answer once sent (chat: for each chunk)
 
 
-class ServiceStream:
-    """A chat answer streaming from the service: iterate for ChatChunks (sync or async), then result()."""
+class ServiceStream(TokenStream[ChatChunk, ChatResult]):
+    """A chat answer streaming from the service: iterate for ChatChunks (sync or async), then result().
+    The link's reader thread puts its chunks and settles its future; cancelling it stops the generation."""
 
-    def __init__(self) -> None:
-        self.future: Future[ChatResult] = Future()  # the finished answer; cancel it to stop the generation
-        self._chunks: deque[ChatChunk] = deque()
-        self._ready = threading.Condition()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []  # async readers
-        self.future.add_done_callback(lambda _: self._wake())
-
-    def put(self, chunk: dict[str, Any]) -> None:
-        """One chunk from the wire (the reader thread)."""
-        with self._ready:
-            self._chunks.append(converter.structure(chunk, ChatChunk))
-        self._wake()
-
-    def __iter__(self) -> Iterator[ChatChunk]:
-        try:
-            while True:
-                with self._ready:
-                    self._ready.wait_for(lambda: self._chunks or self.future.done())
-                    if not self._chunks:
-                        return
-                    chunk = self._chunks.popleft()
-                yield chunk
-        finally:
-            self.cancel()  # a reader that stops early stops the generation (a no-op once finished)
-
-    async def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        try:
-            while True:
-                loop = asyncio.get_running_loop()
-                waiter: asyncio.Future[None] = loop.create_future()
-                with self._ready:
-                    if self._chunks:
-                        chunk = self._chunks.popleft()
-                    elif self.future.done():
-                        return
-                    else:
-                        self._waiters.append((loop, waiter))
-                        chunk = None
-                if chunk is None:
-                    await waiter
-                else:
-                    yield chunk
-        finally:
-            self.cancel()
-
-    def result(self, timeout: float | None = None) -> ChatResult:
-        """The finished answer (waits); raises the request's error."""
-        return self.future.result(timeout)
-
-    def cancel(self) -> None:
-        """Stop the generation (the future ends cancelled)."""
-        self.future.cancel()
-
-    def _wake(self) -> None:
-        with self._ready:
-            self._ready.notify_all()
-            waiters, self._waiters = self._waiters, []
-        for loop, waiter in waiters:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: its reader is gone
-                loop.call_soon_threadsafe(_release, waiter)
+    def put_wire(self, chunk: dict[str, Any]) -> None:
+        """One chunk from the wire (the link's reader thread)."""
+        self.put(converter.structure(chunk, ChatChunk))
 
 
 class ServiceClient:
@@ -410,7 +354,7 @@ class ServiceClient:
 
     def _stream(self, method: str, params: dict[str, Any]) -> ServiceStream:
         stream = ServiceStream()
-        self.request(method, params, _decoder(ChatResult), stream.put, stream.future)
+        self.request(method, params, _decoder(ChatResult), stream.put_wire, stream.future)
         return stream
 
 
@@ -418,12 +362,6 @@ def _hand_to(link: Link, outgoing: Outgoing) -> None:
     """Send `outgoing` on `link` (ServiceLost: the link is closed)."""
     o = outgoing
     link.request(o.method, o.params, o.future, o.decode, o.on_chunk, o.deadline_s)
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    """Wake an async reader (on its loop)."""
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _decoder(kind: type[T]) -> Callable[[Any], T]:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
@@ -33,7 +32,7 @@ from completion.service.protocol import (
     converter,
     structure_error,
 )
-from completion.types import ChatChunk, ChatRequest, FimRequest
+from completion.types import ChatRequest, FimRequest
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -102,29 +101,14 @@ async def wait_job(job: Job[T]) -> T:
 
 
 async def stream_chat(call: Call, stream: ChatStream) -> Any:
-    """Send the stream's chunks as they come, then its result; a thread reads the blocking stream."""
-    loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[ChatChunk | None] = asyncio.Queue()
-
-    def hand_over(chunk: ChatChunk | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the service is shutting down: the loop is closed
-            loop.call_soon_threadsafe(chunks.put_nowait, chunk)
-
-    def pump() -> None:
-        try:
-            for chunk in stream:
-                hand_over(chunk)
-        finally:
-            hand_over(None)
-
-    threading.Thread(target=pump, name="tabwise-chat-pump", daemon=True).start()
+    """Send the stream's chunks as they come, then its result; the request being cancelled (or its client
+    leaving) cancels the generation."""
     try:
-        while (chunk := await chunks.get()) is not None:
+        async for chunk in stream:
             await call.caller.send_chunk(call.id, converter.unstructure(chunk))
-        assert stream.job is not None
-        return converter.unstructure(await wait_job(stream.job))
+        return converter.unstructure(await asyncio.wrap_future(stream.future))
     except asyncio.CancelledError:
-        stream.cancel()
+        stream.cancel("cancelled by the client")
         raise
 
 
