@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.replay.measure import Measure
 
-# Issue 25's targets for tabwise against llama-server: (the figure, True when higher is better, the bound).
+# Issue 25's targets for tabwise / llama-server: figure -> (True when higher is better, the bound).
 TARGETS = {"median": (False, 0.1), "p95": (False, 0.5), "saved": (True, 1.2)}
 RATIOS = ("median", "p95", "saved", "shown_nothing_taken", "first_p95")  # the figures compared, as `ratios` names them
 
