@@ -32,7 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.typing_replay import CHAR_S, Measure, Task, run_in_process, summary, tasks
+from bench.replay.editors import run_in_process
+from bench.replay.measure import Measure
+from bench.replay.report import p95, summary
+from bench.replay.tasks import Task, tasks
+from bench.replay.users import ACCEPT_WORDS
 from completion.config import EngineConfig
 from completion.runtime.llama_server_backend import LlamaServerBackend
 from completion.runtime.openai_backend import RatioCounter
@@ -52,32 +56,31 @@ def remote_config(url: str, threads: int) -> EngineConfig:
 
 def replay_against_local(chosen: list[Task], url: str, threads: int, verbose: bool) -> dict[str, Any]:
     """The replay on the server and in process, function by function, alternating which goes first."""
-    remote, local = Measure(verbose), Measure(verbose)
+    remote, local = Measure(ACCEPT_WORDS, verbose), Measure(ACCEPT_WORDS, verbose)
     server = RemoteServer.shared(url, None)
     sent = server.sent.copy()
     for number, task in enumerate(chosen):
         runs = [("llama-server", remote, remote_config(url, threads)), ("in-process", local, None)]
         for name, measure, config in runs if number % 2 == 0 else runs[::-1]:
             print(f"-- {task.name}: {name}", file=sys.stderr)
-            run_in_process([task], threads, verbose, measure, config)
+            run_in_process([task], threads, measure, config)
     keystrokes = sum(len(task.body) for task in chosen)
-    minutes = keystrokes * CHAR_S / 60
     return {
-        "llama-server": summary(remote, minutes),
-        "in-process": summary(local, minutes),
+        "llama-server": summary(remote, keystrokes),
+        "in-process": summary(local, keystrokes),
         "requests_per_keystroke": {path: n / keystrokes for path, n in (server.sent - sent).items()},
     }
 
 
 def users_at_once(chosen: list[Task], count: int, url: str, threads: int) -> dict[str, Any]:
     """`count` users typing different functions at the same time against the one server."""
-    measures = [Measure() for _ in range(count)]
+    measures = [Measure(ACCEPT_WORDS) for _ in range(count)]
     errors: list[BaseException] = []
 
     def user(number: int) -> None:
         task = chosen[number % len(chosen)]
         try:
-            run_in_process([task], threads, False, measures[number], remote_config(url, threads))
+            run_in_process([task], threads, measures[number], remote_config(url, threads))
         except Exception as exc:  # a user's failure is reported, not lost in its thread
             errors.append(exc)
 
@@ -90,16 +93,10 @@ def users_at_once(chosen: list[Task], count: int, url: str, threads: int) -> dic
     elapsed = time.perf_counter() - started
     if errors:
         raise errors[0]
-    rows = []
-    for measure in measures:
-        latencies = sorted(measure.latencies_ms)
-        rows.append(
-            {
-                "requests": len(latencies),
-                "median_ms": statistics.median(latencies),
-                "p95_ms": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-            }
-        )
+    rows = [
+        {"requests": len(m.latencies_ms), "median_ms": statistics.median(m.latencies_ms), "p95_ms": p95(m.latencies_ms)}
+        for m in measures
+    ]
     answered = sum(row["requests"] for row in rows)
     return {"users": rows, "suggestions_per_s": answered / elapsed, "elapsed_s": elapsed}
 
