@@ -29,6 +29,8 @@ FIM_SCRIPT = "a + b\n\nprint(add(1, 2))"  # after <|fim_middle|>
 CHAT_SCRIPT = "The code adds two numbers."  # after "\n", the end of Qwen's assistant header
 R1_SCRIPT = "Let me see.</think>\n\nIt adds two values"  # after "<think>\n"
 ENDLESS_TOKEN = " ok"  # the endless model writes this forever
+# After <|fim_middle|>: a call with a string that a small token limit cuts open (the bracket model).
+OPEN_SCRIPT = 'print(alpha + beta, "gamma delta")'
 # A test that needs a generation in progress runs the endless model with no limit of its own (ENDLESS tokens)
 # in a window of ENDLESS_WINDOW tokens, the only bound left locally (llama-server shifts its context and has
 # none): tens of thousands of tokens, each slower than the last as attention grows, take minutes on any
@@ -43,6 +45,8 @@ class TinyModels:
 
     qwen: Path  # FIM and chat scripts
     endless: Path  # writes " ok" until stopped
+    endless_lines: Path  # writes " ok\n" until stopped: lines that stand, one by one
+    bracket: Path  # writes OPEN_SCRIPT: a bracket and a string its first tokens leave open
     r1: Path  # DeepSeek-R1 stand-in: chat template and <think> tokens
     r1_without_think: Path  # the same with an older template that does not open <think>
 
@@ -68,6 +72,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     )
     ok = ids(ENDLESS_TOKEN)[0]
     endless = write_model(folder / "endless.gguf", vocab, {ok: ok}, default_next=ok, context_length=ENDLESS_WINDOW)
+    lines = {ok: newline, newline: ok}
+    endless_lines = write_model(folder / "lines.gguf", vocab, lines, default_next=ok, context_length=ENDLESS_WINDOW)
+    bracket = write_model(
+        folder / "bracket.gguf", vocab, chain(FIM_MIDDLE, ids(OPEN_SCRIPT), ENDOFTEXT), default_next=ENDOFTEXT
+    )
     r1_vocab = vocab.with_r1_tokens()
     r1_base = write_model(folder / "r1-base.gguf", r1_vocab, {}, default_next=ENDOFTEXT, chat_template=R1_TEMPLATE)
     r1_tokenizer = llama_cpp.Llama(str(r1_base), vocab_only=True, verbose=False)
@@ -85,7 +94,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
     r1 = r1_model("r1.gguf", R1_TEMPLATE, "DeepSeek R1 Distill stand-in")
     r1_without_think = r1_model("r1-old.gguf", R1_TEMPLATE_WITHOUT_THINK, "DeepSeek R1 stand-in, older template")
-    return TinyModels(qwen, endless, r1, r1_without_think)
+    return TinyModels(qwen, endless, endless_lines, bracket, r1, r1_without_think)
 
 
 def tiny_config(model: Path, **changes: object) -> EngineConfig:

@@ -3,9 +3,11 @@
 Each case is a real document (parsed with tree-sitter) with the cursor at `█`, what the model writes
 there, and the two answers the engine's pure stages give: the whole suggestion (plan, stop rules,
 clean-up: what is computed and cached) and the part shown when the budget ended before the model's
-first line (the longest run of whole lines that stands alone). The request is prepared and shaped by the
-engine's own objects (completion/fim/running.prepare, completion/fim/shaper.Shaper), so a case fails where
-a rule changes what a user gets, or a stage goes missing, in any language the plan knows.
+first line (the longest run of whole lines that stands alone). Where a token limit cut the model off,
+the whole suggestion is only what stands: never a bracket or string the model had not closed. The
+request is prepared and shaped by the engine's own objects (completion/fim/running.prepare,
+completion/fim/shaper.Shaper), so a case fails where a rule changes what a user gets, or a stage goes
+missing, in any language the plan knows.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from completion.fim.shaper import Shaper
 from completion.types import FimRequest
 
 CURSOR = "█"
+PIECE = "¦"  # where one piece (token) the model streams ends and the next begins; else it streams by lines
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Case:
     written: str  # what the model writes (more than fits, as a model does)
     whole: str  # the suggestion: what is computed to the plan's end
     shown: str  # what a user sees when the budget ends before the first line
+    cut: bool = False  # the token limit ended the generation right after `written` (not the model)
 
 
 CASES = [
@@ -182,6 +186,78 @@ CASES = [
         "\n    return result",
     ),
     Case(
+        "cut by the limit inside a bracket it opened: nothing",
+        "python",
+        "def is_leap(year):\n    return █\n",
+        "year¦ %¦ 4¦ ==¦ 0¦ and¦ (¦year¦ %¦ 100¦ !=¦ 0¦ or¦ year¦ %¦ 400¦ ==¦ ",
+        "",
+        "",
+        cut=True,
+    ),
+    Case(
+        "cut by the limit inside a string: nothing",
+        "python",
+        "def greet(name):\n    █\n",
+        'print¦("¦Hello¦,¦ world',
+        "",
+        "",
+        cut=True,
+    ),
+    Case(
+        "cut by the limit in its second line: the first, which stands",
+        "python",
+        "def area(r):\n    █\n",
+        "square¦ =¦ r¦ *¦ r¦\n¦    return¦ 3¦.14¦ *¦ (¦square",
+        "square = r * r",
+        "square = r * r",
+        cut=True,
+    ),
+    Case(
+        "cut by the limit in a block's body: not the opener alone",
+        "python",
+        "def check(x):\n    █\n",
+        "if¦ x¦ >¦ 0¦:\n¦        raise¦ ValueError¦(",
+        "",
+        "",
+        cut=True,
+    ),
+    Case(
+        "cut by the limit mid-line once its brackets closed: the expression",
+        "python",
+        "print(█)\n",
+        "len¦(items¦)¦)",
+        "len(items)",
+        "len(items)",
+        cut=True,
+    ),
+    Case(
+        "cut by the limit mid-line in a word: nothing",
+        "python",
+        "print(█)\n",
+        "len¦(items¦)¦ +¦ off¦set",
+        "",
+        "",
+        cut=True,
+    ),
+    Case(
+        "cut by the limit after an operator: nothing",
+        "javascript",
+        "const total = █\n",
+        "price¦ *¦ count¦ +",
+        "",
+        "",
+        cut=True,
+    ),
+    Case(
+        "cut by the limit right after a whole word: the line",
+        "python",
+        "def add(a, b):\n    return █\n",
+        "a¦ +¦ b",
+        "a + b",
+        "a + b",
+        cut=True,
+    ),
+    Case(
         "nothing where text follows the cursor",
         "python",
         "total = compute(█) + tax\n",
@@ -193,17 +269,20 @@ CASES = [
 
 
 def answers(case: Case) -> tuple[str, str]:
-    """(whole, shown) for a case: the engine's own shaper fed the model's text line by line, as it streams."""
+    """(whole, shown) for a case: the engine's own shaper fed the model's text piece by piece (line by line
+    unless the case marks its pieces), as it streams; what stands is shown only at a line's end, as the
+    pipeline does."""
     prefix, suffix = case.document.split(CURSOR)
     prepared = prepare(FimRequest(prefix, suffix, path="case", language=case.language), SyntaxCache())
     if prepared.plan.mode is Mode.NONE:
         return "", ""
     shaper, shown = Shaper(prepared.request, prepared.plan, prepared.rules), None
-    for line in case.written.splitlines(keepends=True):
-        if shaper.feed(line):
+    pieces = case.written.split(PIECE) if PIECE in case.written else case.written.splitlines(keepends=True)
+    for piece in pieces:
+        if shaper.feed(piece):
             break
-        shown = shown if shown is not None else shaper.standing()
-    whole = shaper.finish()
+        shown = shown if shown is not None or "\n" not in piece else shaper.standing()
+    whole = shaper.finish(cut=case.cut)
     return whole, whole if shown is None else shown
 
 

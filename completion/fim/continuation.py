@@ -4,13 +4,13 @@ The time budget limits what is shown, not what is computed: when it ends, the pa
 and the model writes on, to the end the plan chose, into the suggestion cache. A request on its path
 (the user pressed Tab on what was shown, or typed what it says) neither waits in the queue nor starts a
 new generation: it follows this one and is answered from it as soon as something past its cursor stands,
-or with the rest once the generation is over. A request anywhere else ends it (engine.py).
+or with the rest once the generation is over (never half a line: until something stands it waits). A
+request anywhere else ends it (engine.py).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,13 +25,11 @@ class Follower:
     request: FimRequest
     job: Job[Suggestion]
     typed: str  # what the user typed or accepted of the suggestion since it was asked for
-    overdue_at: float  # time.perf_counter() after which whole lines are shown even if they do not stand
     closes: int = 0  # brackets open at its cursor that the code below does not close (its plan's)
 
 
-# What of the text after what a follower typed can be shown to it now ("": nothing yet); with `overdue`,
-# whole lines that do not stand alone too (it has waited long enough).
-Standing = Callable[[Follower, str, bool], str]
+# What of the text after what a follower typed can be shown to it now ("": nothing stands yet).
+Standing = Callable[[Follower, str], str]
 
 
 class Continuation:
@@ -65,16 +63,16 @@ class Continuation:
         into the cache), or it is a speculation. Only then may a request elsewhere end it."""
         return self.job.answered or self.job.priority != PRIORITY_INLINE
 
-    def follow(self, request: FimRequest, job: Job[Suggestion], patience_s: float, closes: int = 0) -> bool:
+    def follow(self, request: FimRequest, job: Job[Suggestion], closes: int = 0) -> bool:
         """Answer `job` from this generation if `request` is on its path and it is still running: at once
         where what is written past the cursor already stands, else at the next line that makes it stand,
-        or after `patience_s` at the next line end. An older follower is cancelled, as a newer request
-        supersedes an older one."""
+        or at the generation's end. An older follower is cancelled, as a newer request supersedes an older
+        one."""
         typed = self.typed_along(request)
         with self._lock:
             if self._over or typed is None:
                 return False
-            follower = Follower(request, job, typed, time.perf_counter() + patience_s, closes)
+            follower = Follower(request, job, typed, closes)
             older, self._followers = self._followers, [follower]
         for old in older:
             old.job.cancel("superseded by a newer request")
@@ -84,11 +82,11 @@ class Continuation:
     def serve(self) -> None:
         """Answer the followers to whom something of what the model wrote can be shown now (called at the
         end of each line the model writes)."""
-        text, now = self.text, time.perf_counter()
+        text = self.text
         with self._lock:
             waiting = [f for f in self._followers if text.startswith(f.typed)]
         for follower in waiting:
-            shown = self._standing(follower, text[len(follower.typed) :], now > follower.overdue_at)
+            shown = self._standing(follower, text[len(follower.typed) :])
             if shown:
                 with self._lock:
                     self._followers = [f for f in self._followers if f is not follower]

@@ -29,7 +29,6 @@ from completion.types import FimRequest, StopReason, Suggestion, Timings
 from prompts import FimFormat
 
 LAYOUTS_KEPT = 64  # documents whose last prompt layout is kept for their next prompt
-LINE_WAIT_S = 0.5  # past its budget, a suggestion waits at least this long (from its first token) for a line end
 
 
 class LastCompletion:
@@ -73,7 +72,7 @@ class FimPipeline:
         job: Job[Suggestion] = Job(lambda job: self._run(prepared, job), PRIORITY_INLINE, request.document)
         if prepared.plan.mode is Mode.NONE:
             job.finish_now(Suggestion("", StopReason.STOP))
-        elif self.running.follows(prepared, job, self._patience_s(request)):
+        elif self.running.follows(prepared, job):
             self.last.record(0)  # answered from a generation already running, not one of its own
         elif (cached := self._cache.lookup(request)) is not None:
             self._worker.supersede(request.document)
@@ -121,11 +120,6 @@ class FimPipeline:
         if (size := len(request.prefix) + len(request.suffix)) > limit:
             raise RequestError(f"document too large to complete ({size:,} characters; limit {limit:,})")
 
-    def _patience_s(self, request: FimRequest) -> float:
-        """How long past its first token a suggestion waits for a line that stands before it shows whole
-        lines that do not (a long literal, a line that never ends)."""
-        return max(2 * (request.time_budget_ms or self._host.config.time_budget_ms) / 1000, LINE_WAIT_S)
-
     def _prompt(self, prepared: Prepared, fim: FimFormat) -> FimPrompt:
         """The prompt: its context within the token budget, in the model's FIM format, laid out as the
         document's last prompt was where that still holds (its anchor: completion/fim/prompt.py)."""
@@ -159,10 +153,12 @@ class FimPipeline:
         params = self._sampling(prepared, traits.fim)
         generation = backend.generate(prompt.text, params, prepared.key, lambda: not job.cancelled)
         first_at = self._write(generation, prepared, job, continuation, shaper, began)
-        text = shaper.finish()
+        cut = not shaper.stopped and generation.stop_reason not in (StopReason.END, StopReason.STOP)
+        text = shaper.finish(cut)  # a limit's cut keeps what stands, never a bracket or string left open
         reason = StopReason.STOP if shaper.stopped else generation.stop_reason
         suggestion = Suggestion(text, reason, timings(job, began, generation, first_at))
-        self._cache.put(prepared.request, suggestion.text)
+        if text or not cut:  # an empty cut says nothing of the place: a longer limit may fill it
+            self._cache.put(prepared.request, suggestion.text)
         continuation.end(self._answer_from_cache, self._resubmit)
         if job.priority == PRIORITY_INLINE:
             self._look_ahead(prepared, job, suggestion, shaper.text)
@@ -210,13 +206,12 @@ class FimPipeline:
         first_at: float,
         generation: Generation,
     ) -> None:
-        """Past the budget, show what stands (at a line's end); past the patience, all of it as written."""
+        """Past the budget, show what stands (at a line's end); until something does, the request waits, at
+        the latest for the generation's end (its token limit): half a line is never shown."""
         now, request = time.perf_counter(), prepared.request
         budget_s = (request.time_budget_ms or self._host.config.time_budget_ms) / 1000
         if now - began > budget_s and line_ended and (standing := shaper.standing()) is not None:
             self._show(job, prepared.request, standing, timings(job, began, generation, first_at))
-        elif now - first_at > self._patience_s(request):  # a line that never ends: show it
-            self._show(job, prepared.request, shaper.as_written(), timings(job, began, generation, first_at))
 
     def _show(self, job: Job[Suggestion], request: FimRequest, shown: str, cost: Timings) -> None:
         """Answer a live request with the start of its suggestion while the generation goes on."""

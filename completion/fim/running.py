@@ -48,9 +48,7 @@ class Running:
     @staticmethod
     def make(prepared: Prepared, job: Job[Suggestion]) -> Continuation:
         """The generation `job` runs for `prepared`, as requests on its path see it."""
-        return Continuation(
-            prepared.request, job, lambda at, rest, overdue: _standing_part(at, rest, prepared, overdue)
-        )
+        return Continuation(prepared.request, job, lambda at, rest: _standing_part(at, rest, prepared))
 
     def start(self, continuation: Continuation) -> None:
         """`continuation` is the one to follow from now on (from before its first token)."""
@@ -63,13 +61,13 @@ class Running:
             if self._current is continuation:
                 self._current = None
 
-    def follows(self, prepared: Prepared, job: Job[Suggestion], patience_s: float) -> bool:
+    def follows(self, prepared: Prepared, job: Job[Suggestion]) -> bool:
         """True if `job` is answered from the running generation (its request is on its path); a request
         anywhere else ends that generation once nobody waits for it, as it ends any background work."""
         continuation = self._current
         if continuation is None:
             return False
-        if continuation.follow(prepared.request, job, patience_s, prepared.plan.closes):
+        if continuation.follow(prepared.request, job, prepared.plan.closes):
             return True
         if continuation.in_background:
             self.end(continuation)
@@ -95,14 +93,11 @@ class Running:
         continuation.cancel("superseded by a request elsewhere")
 
 
-def _standing_part(follower: Follower, rest: str, prepared: Prepared, overdue: bool) -> str:
+def _standing_part(follower: Follower, rest: str, prepared: Prepared) -> str:
     """What of `rest` (written past the follower's cursor) can be shown there now, cleaned ("": nothing
-    yet): the lines that stand alone there, or once `overdue`, whole lines however they end."""
+    yet): the lines that stand alone there."""
     request = follower.request
-    if overdue:
-        cut: int | None = rest.rfind("\n") if rest[: max(rest.rfind("\n"), 0)].strip() else None
-    else:
-        cut = standing_end(rest, request.prefix.rsplit("\n", 1)[-1], prepared.rules, follower.closes)
+    cut = standing_end(rest, request.prefix.rsplit("\n", 1)[-1], prepared.rules, follower.closes)
     return (
         clean_suggestion(rest[:cut], request.prefix, request.suffix, prepared.plan.max_indent)
         if cut is not None

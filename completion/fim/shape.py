@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 
-from completion.fim.plan import CLOSERS, STRINGS, Mode, Plan, bracket_depth, indent_of, opens_block
+from completion.fim.plan import CLOSERS, OPENERS, STRINGS, Mode, Plan, bracket_depth, indent_of, opens_block
 from completion.languages import LanguageRules
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 REPEAT_WINDOW = 5  # lines before the cursor that a looping model re-writes
+MID_EXPRESSION = set(",.:;?!=+-*/%<>&|^~@\\") | set(OPENERS)  # a line cut after one of these goes on
 
 
 def rest_of_line(suffix: str) -> str:
@@ -112,6 +113,27 @@ def standing_end(text: str, line_before: str, rules: LanguageRules, closes: int 
             best = offset
         offset = text.find("\n", offset + 1)
     return best
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def complete_line(text: str, last_piece: int, line_before: str, rules: LanguageRules, closes: int = 0) -> bool:
+    """True if `text`, a first line a limit cut before the model ended it, may still be shown: it closed
+    every bracket it opened (and the `closes` open at the cursor that nothing below closes), left no string
+    open, and does not stop mid-expression: after an operator, a comma or an opener, or in a word its last
+    piece only continued (`ret` + `urn`; a piece that begins a word, ` total`, is taken as whole). Cut
+    anywhere else, it is half a statement (`(year % 100 != 0 or year % 400 == `) that would not parse."""
+    if "\n" in text or not text.strip() or bracket_depth(text) > -closes:
+        return False
+    line = line_before + text
+    if any(quote in STRINGS.sub("", line) for quote in "\"'`") or opens_block(line, rules):
+        return False
+    end = line.rstrip()[-1]
+    start = len(line_before) + min(last_piece, len(text))  # where the last piece begins in `line`
+    mid_word = _word(line[-1]) and 0 < start < len(line) and _word(line[start - 1]) and _word(line[start])
+    return end not in MID_EXPRESSION and not mid_word
 
 
 def repeated_suffix_start(text: str, suffix: str) -> int | None:
