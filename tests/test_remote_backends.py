@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,15 @@ import pytest
 from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.errors import BackendUnavailable
-from completion.runtime import SamplingParams
+from completion.runtime import Backend, SamplingParams
+from completion.runtime.llama_backend import LlamaBackend
 from completion.runtime.llama_server_backend import LlamaServerBackend
 from completion.runtime.openai_backend import OpenAIBackend, RatioCounter
 from completion.runtime.remote import Backoff, RemoteServer
 from completion.runtime.remote_backends import connect
 from completion.runtime.traits import fim_by_name
-from completion.types import FimRequest
-from tests.conftest import CHAT_SCRIPT, ENDLESS, TinyModels, tiny_config
+from completion.types import FimRequest, StopReason
+from tests.conftest import CHAT_SCRIPT, ENDLESS, OPEN_SCRIPT, TinyModels, tiny_config
 from tests.processes import serving
 from tests.servers import (
     API_KEY,
@@ -34,6 +36,9 @@ from tests.servers import (
 )
 
 REQUEST = FimRequest("def add(a, b):\n    return ", "\n", path="calc.py", language="python")
+# The bracket model writes OPEN_SCRIPT here; a limit of 4 tokens cuts it in its call, 7 in its string.
+OPEN_REQUEST = FimRequest("def show(alpha, beta):\n    ", "\n", path="show.py", language="python", document="show.py")
+OPEN_CUTS = {4: "print(alpha + beta", 7: 'print(alpha + beta, "gamma'}
 LINES = ["def add(a, b):\n", "    return a + b\n", "<|fim_prefix|>x = 1<|fim_suffix|>\n", "  # ünïcode ✓\n", "\n"]
 
 
@@ -46,6 +51,18 @@ def shared_llama_server(tiny_models: TinyModels, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def shared_openai_server(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with openai_server(tiny_models.qwen, tmp_path_factory.mktemp("openai")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bracket_llama_server(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with llama_server(tiny_models.bracket, tmp_path_factory.mktemp("bracket-llama-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bracket_openai_server(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with openai_server(tiny_models.bracket, tmp_path_factory.mktemp("bracket-openai")) as server:
         yield server
 
 
@@ -313,3 +330,43 @@ def test_tls_is_verified(tls_server: tuple[str, Path], monkeypatch: pytest.Monke
         RemoteServer(url, "k").get("/props")  # a certificate nobody vouches for is refused
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the team's own CA, as OpenSSL takes it
     assert RemoteServer(url, "k").get("/props").body == {}
+
+
+def bracket_config(kind: str, tiny_models: TinyModels, request: pytest.FixtureRequest) -> EngineConfig:
+    """The bracket model in process, or on its own server of `kind` (started only for the tests that need it)."""
+    if kind == "local":
+        return tiny_config(tiny_models.bracket, speculate=False)
+    server = request.getfixturevalue("bracket_llama_server" if kind == "llama-server" else "bracket_openai_server")
+    return remote_config(kind, server, speculate=False)
+
+
+@pytest.mark.parametrize("kind", ["local", "llama-server", "openai"])
+def test_the_stop_reasons_are_the_servers(kind: str, tiny_models: TinyModels, request: pytest.FixtureRequest) -> None:
+    """Cut by the token limit, ended by the model, ended at a stop word: only the first is a cut."""
+    config = bracket_config(kind, tiny_models, request)
+    backend: Backend = LlamaBackend.load(config, tiny_models.bracket) if kind == "local" else connect(config)
+    prompt = "<|fim_prefix|>" + OPEN_REQUEST.prefix + "<|fim_suffix|>" + OPEN_REQUEST.suffix + "<|fim_middle|>"
+    word = StopReason.STOP if kind == "llama-server" else StopReason.END  # the others say "stop" for both
+    for params, text, reason in [
+        (SamplingParams(max_tokens=4), OPEN_CUTS[4], StopReason.LENGTH),
+        (SamplingParams(max_tokens=64), OPEN_SCRIPT, StopReason.END),
+        (SamplingParams(max_tokens=64, stop=(", ",)), "print(alpha + beta", word),
+    ]:
+        generation = backend.generate(prompt, params)
+        assert ("".join(generation), generation.stop_reason) == (text, reason), params
+
+
+@pytest.mark.parametrize("kind", ["local", "llama-server", "openai"])
+def test_a_suggestion_the_token_limit_cuts_open_is_never_shown(
+    kind: str, tiny_models: TinyModels, request: pytest.FixtureRequest
+) -> None:
+    """No bracket or string the model had not closed is shown, nor cached for a later request; with room to
+    end, the whole call is."""
+    with Engine(bracket_config(kind, tiny_models, request)) as engine:
+        for limit in OPEN_CUTS:
+            cut = engine.complete(replace(OPEN_REQUEST, max_tokens=limit))
+            assert (cut.text, cut.stop_reason) == ("", StopReason.LENGTH), limit
+        typed = engine.complete(replace(OPEN_REQUEST, prefix=OPEN_REQUEST.prefix + "print(", max_tokens=4))
+        assert typed.stop_reason is not StopReason.CACHED, typed  # not the rest of a cut suggestion
+        whole = engine.complete(OPEN_REQUEST)
+        assert (whole.text, whole.stop_reason) == (OPEN_SCRIPT, StopReason.END)

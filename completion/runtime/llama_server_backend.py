@@ -21,6 +21,8 @@ from completion.runtime import Generation, ModelInfo, SamplingParams
 from completion.runtime.remote import EventStream, RemoteServer, read_key
 from completion.types import ChatMessage, StopReason
 
+# The final event's `stop_type`; "none" (stopped for no reason it names) and a stream that ends before it count
+# as cut, as "limit" does: only the model's end and a stop word mean the text is whole.
 STOP_REASONS = {"limit": StopReason.LENGTH, "word": StopReason.STOP, "eos": StopReason.END}
 
 
@@ -34,10 +36,14 @@ class ServerGeneration(Generation):
     def __next__(self) -> str:
         if self._done:
             raise StopIteration
-        event = next(self._events)
+        try:
+            event = next(self._events)
+        except StopIteration:
+            self.stop_reason = StopReason.CANCELLED  # it ended before the server said why: cut
+            raise
         self._count(event)
         if event.get("stop"):
-            self.stop_reason = STOP_REASONS.get(str(event.get("stop_type")), StopReason.END)
+            self.stop_reason = STOP_REASONS.get(str(event.get("stop_type")), StopReason.CANCELLED)
             self._done = True
             self._events.close()
         return str(event.get("content", ""))

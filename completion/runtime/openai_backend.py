@@ -29,6 +29,8 @@ CALIBRATION_TEXT = (
     "    return sum(item['price'] * item['quantity'] for item in items if item['quantity'] > 0)\n\n\n"
     "class Inventory:\n    def __init__(self) -> None:\n        self.items: dict[str, int] = {}\n"
 )
+# `finish_reason`: "stop" is the model's end or a stop word; "length", any other ("content_filter") and a stream
+# that ends without one count as cut.
 FINISH_REASONS = {"length": StopReason.LENGTH, "stop": StopReason.END}
 
 
@@ -49,13 +51,14 @@ class OpenAIGeneration(Generation):
 
     def __init__(self, events: EventStream, chat: bool) -> None:
         self._events, self._chat = events, chat  # the routes say nothing of the cache: none counted as reused
+        self.stop_reason = StopReason.CANCELLED  # until the server says why it stopped
 
     def __next__(self) -> str:
         event = next(self._events)
         choices = event.get("choices") or [{}]
         choice = choices[0]
         if (reason := choice.get("finish_reason")) is not None:
-            self.stop_reason = FINISH_REASONS.get(str(reason), StopReason.END)
+            self.stop_reason = FINISH_REASONS.get(str(reason), StopReason.CANCELLED)
         if usage := event.get("usage"):
             self.prompt_tokens = int(usage.get("prompt_tokens", self.prompt_tokens))
         text = (choice.get("delta") or {}).get("content") if self._chat else choice.get("text")
