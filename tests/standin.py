@@ -1,5 +1,6 @@
 """A llama-server stand-in on loopback, written here, for what a real server does not do on demand: send
-keep-alive comments forever, nothing at all, one endless line or an endless body, or echo the key back.
+keep-alive comments forever, nothing at all, one endless line or an endless body, echo the key back, or end a
+stream before its final event.
 
 Its /health, /props and /tokenize answer as llama-server's do; its /completion does what the first of its
 `behaviours` whose marker is in the prompt says, else `default`. It notes what it was sent, how many bytes
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 ANSWER = "a + b"  # what "answer" writes
+UNENDED = "print(alpha + beta"  # what "unended" writes before it hangs up without the final event
 PING_S = 0.05  # between two keep-alive comments
 HUGE_LINE_BYTES = 100 << 20  # "huge-line": one line this long
 ENDLESS_BYTES = 256 << 20  # "endless": so much, which no client should read to the end
@@ -90,6 +92,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._wait_for_hang_up()
         elif behaviour == "echo-key":
             self._json({"error": {"message": f"refused {self.headers.get('Authorization')}"}}, 500)
+        elif behaviour == "unended":  # the connection closes after this: HTTP/1.0
+            self._head()
+            self.wfile.write(f"data: {json.dumps({'content': UNENDED, 'stop': False})}\n\n".encode())
         else:
             self._head()
             self._write_until_hung_up(*_stream(behaviour))

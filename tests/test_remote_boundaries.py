@@ -27,7 +27,7 @@ from completion.runtime.credentials import KEY_ENV, KEY_FILE_MAX_BYTES, scrub, s
 from completion.runtime.llama_server_backend import LlamaServerBackend
 from completion.service.client import ServiceClient
 from completion.service.rundir import runtime_dir
-from completion.types import FimRequest
+from completion.types import FimRequest, StopReason
 from tests.processes import private_service_env
 from tests.servers import self_signed_certificate
 from tests.standin import ANSWER, HUGE_LINE_BYTES, StandIn, stand_in
@@ -262,6 +262,14 @@ def test_a_warm_up_yields_to_a_live_request(server: StandIn) -> None:
 
 
 # -- answers past their caps -------------------------------------------------------------------------------
+
+
+def test_a_stream_that_ends_before_the_server_says_why_is_a_cut(server: StandIn) -> None:
+    """Without llama-server's final event the text is not known whole: what it left open is not shown."""
+    server.default = "unended"  # writes `print(alpha + beta`, then hangs up
+    with Engine(config(server)) as engine:
+        suggestion = engine.complete(REQUEST)
+    assert (suggestion.text, suggestion.stop_reason) == ("", StopReason.CANCELLED)
 
 
 def test_one_endless_line_is_refused_at_its_cap(server: StandIn) -> None:
