@@ -249,6 +249,15 @@ CASES = [
         cut=True,
     ),
     Case(
+        "cut by the limit at the end of a statement: the statement",
+        "javascript",
+        "const total = █\n",
+        "price¦ *¦ count¦;",
+        "price * count;",
+        "price * count;",
+        cut=True,
+    ),
+    Case(
         "cut by the limit right after a whole word: the line",
         "python",
         "def add(a, b):\n    return █\n",

@@ -14,7 +14,7 @@ from completion.languages import LanguageRules
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 REPEAT_WINDOW = 5  # lines before the cursor that a looping model re-writes
-MID_EXPRESSION = set(",.:;?!=+-*/%<>&|^~@\\") | set(OPENERS)  # a line cut after one of these goes on
+MID_EXPRESSION = set(",.:?!=+-*/%<>&|^~@\\") | set(OPENERS)  # a line cut after one of these goes on
 
 
 def rest_of_line(suffix: str) -> str:
@@ -123,8 +123,8 @@ def complete_line(text: str, last_piece: int, line_before: str, rules: LanguageR
     """True if `text`, a first line a limit cut before the model ended it, may still be shown: it closed
     every bracket it opened (and the `closes` open at the cursor that nothing below closes), left no string
     open, and does not stop mid-expression: after an operator, a comma or an opener, or in a word its last
-    piece only continued (`ret` + `urn`; a piece that begins a word, ` total`, is taken as whole). Cut
-    anywhere else, it is half a statement (`(year % 100 != 0 or year % 400 == `) that would not parse."""
+    piece only continued (`ret` + `urn`; a piece that begins a word, ` total`, is taken as whole). Anything
+    else is half a statement (`(year % 100 != 0 or year % 400 == `) that would not even parse."""
     if "\n" in text or not text.strip() or bracket_depth(text) > -closes:
         return False
     line = line_before + text
