@@ -1,0 +1,82 @@
+"""The first suggestion at a place no KV cache holds yet (a file just opened): answered from a short prompt.
+
+A full prompt (~1,000 tokens) evaluated from scratch costs 13-16 s on 2 cores, far past a request's time
+budget. Where the tokens of the full prompt that no KV cache holds (`Backend.uncached_tokens`) would take
+more than SHARE of the budget at the prompt rate measured on this machine, the request is answered from the
+same FIM prompt over only the cursor's neighbourhood, sized to evaluate within that share (at least
+MIN_SHORT_TOKENS), in a KV sequence of its own so that it evicts nothing of the document's. The full prompt
+is then warmed in the background, so the next request in the file finds it cached. Before any rate is
+measured, a prompt with more than UNMEASURED_LIMIT uncached tokens takes the short path: no speed is ever
+assumed. A remote server's caches are not seen (0 uncached): it always gets the full prompt.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+SHARE = 0.6  # of a request's time budget, at most this goes to evaluating its prompt
+MIN_SHORT_TOKENS = 96  # a short prompt is never smaller: less context than this makes poor suggestions
+UNMEASURED_LIMIT = 256  # tokens: with no rate measured yet, more uncached than this take the short path
+SUFFIX_SHARE = 0.25  # of a short prompt's budget, this goes to the code after the cursor
+MIN_MEASURED_TOKENS = 32  # evaluations of fewer tokens say more about overheads than the rate: not noted
+SMOOTHING = 0.3  # weight of the newest measurement in the rate's moving average
+COLD_SEQUENCE = "#cold"  # appended to a document's key: the KV sequence and layout of its short prompts
+
+
+class PromptRate:
+    """Prompt tokens evaluated per second on this machine now, an exponentially weighted moving average over
+    real answers and warm-ups; None until one is measured. Thread-safe (status may read it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rate: float | None = None  # tokens per second
+
+    @property
+    def value(self) -> float | None:
+        """The rate in tokens per second; None before any measurement."""
+        with self._lock:
+            return self._rate
+
+    def note(self, tokens: int, seconds: float) -> None:
+        """`tokens` were evaluated in `seconds` (a generation's first token included)."""
+        if tokens < MIN_MEASURED_TOKENS or seconds <= 0:
+            return
+        with self._lock:
+            measured = tokens / seconds
+            self._rate = measured if self._rate is None else SMOOTHING * measured + (1 - SMOOTHING) * self._rate
+
+    def forget(self) -> None:
+        """Another model: its rate is unknown again."""
+        with self._lock:
+            self._rate = None
+
+
+@dataclass(frozen=True)
+class ShortPrompt:
+    """The budget of a short prompt: tokens in all, and of them after the cursor."""
+
+    tokens: int
+    suffix_tokens: int
+
+
+def short_prompt(uncached: int, rate: float | None, budget_s: float, suffix_tokens: int) -> ShortPrompt | None:
+    """The short prompt to answer from, where evaluating `uncached` tokens at `rate` (tokens per second;
+    None: not measured) would take more than SHARE of `budget_s`; None: the full prompt is in time."""
+    within_s = SHARE * budget_s
+    if rate is None:
+        if uncached <= UNMEASURED_LIMIT:
+            return None
+        tokens = MIN_SHORT_TOKENS
+    else:
+        if uncached <= rate * within_s:
+            return None
+        tokens = max(MIN_SHORT_TOKENS, int(rate * within_s))
+    if tokens >= uncached:
+        return None  # no shorter to evaluate than what the full prompt still needs
+    return ShortPrompt(tokens, min(suffix_tokens, int(tokens * SUFFIX_SHARE)))
+
+
+def cold_sequence(key: str) -> str:
+    """The KV sequence (and layout key) of a document's short prompts, apart from its full prompt's."""
+    return key + COLD_SEQUENCE
