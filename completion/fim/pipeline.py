@@ -162,12 +162,16 @@ class FimPipeline:
         self, backend: Backend, prepared: Prepared, prompt: FimPrompt, job: Job[Suggestion]
     ) -> ShortPrompt | None:
         """For a live request whose full `prompt` would not be evaluated in time (no KV cache holds most of
-        it: a file just opened), the short prompt to answer from (completion/fim/cold.py); else None."""
+        it: a file just opened), the short prompt to answer from (completion/fim/cold.py), the full one then
+        warmed behind it (queued now: a request that ends this one's generation must not skip it); else None."""
         if job.priority != PRIORITY_INLINE or not self._host.config.short_cold_prompts:
             return None  # a speculation is not waited for
         budget_ms = prepared.request.time_budget_ms or self._host.config.time_budget_ms
         uncached = backend.uncached_tokens(prompt.text, prepared.key)
-        return short_prompt(uncached, self._rate.value, budget_ms / 1000, self._host.config.suffix_tokens)
+        short = short_prompt(uncached, self._rate.value, budget_ms / 1000, self._host.config.suffix_tokens)
+        if short is not None:
+            self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, warm))
+        return short
 
     def _sampling(self, prepared: Prepared, fim: FimFormat) -> SamplingParams:
         """A request's own limit wins over the setting; where only a short completion fits, the plan's."""
@@ -202,7 +206,7 @@ class FimPipeline:
         self._cache.put(prepared.request, suggestion.text)
         continuation.end(self._answer_from_cache, self._resubmit)
         if job.priority == PRIORITY_INLINE:
-            self._look_ahead(prepared, job, suggestion, shaper.text, prompt if short else None)
+            self._look_ahead(prepared, job, suggestion, shaper.text, cold=short is not None)
         return suggestion
 
     def _write(
@@ -263,18 +267,16 @@ class FimPipeline:
             job.answer(Suggestion(shown, StopReason.TIME, cost))
 
     def _look_ahead(
-        self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str, full: FimPrompt | None
+        self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str, cold: bool
     ) -> None:
-        """After a live suggestion: note its cost, and ready what follows its acceptance. One answered from a
-        short prompt warms its `full` prompt instead of speculating: the next request here then finds it cached."""
+        """After a live suggestion: note its cost, and ready what follows its acceptance; not after one from a
+        short prompt (`cold`), whose full prompt is being warmed: the next request here needs that first."""
         if not job.answered:
             self.last.record(suggestion.timings.evaluated_tokens, suggestion.timings.total_ms)
-        if full is not None:
-            self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], full.text, prepared.key, warm))
         accepted = replace(prepared.request, prefix=prepared.request.prefix + suggestion.text)
         if suggestion.stop_reason is StopReason.END and len(suggestion.text.rstrip()) == len(written.rstrip()):
             self._cache.put(accepted, "")  # the model ended the middle itself: it joins the code below
-        elif full is None and self._host.config.speculate and suggestion.text:
+        elif not cold and self._host.config.speculate and suggestion.text:
             self._speculate(accepted)
 
     def _speculate(self, accepted: FimRequest) -> None:
