@@ -15,9 +15,9 @@ import pytest
 from completion.config import EngineConfig
 from completion.engine import Engine
 from completion.fim.cold import (
+    COLD_FACTOR,
     MIN_SHORT_TOKENS,
     SHARE,
-    UNMEASURED_LIMIT,
     PromptRate,
     ShortPrompt,
     cold_sequence,
@@ -85,7 +85,7 @@ def test_the_first_request_in_a_big_file_just_opened_is_answered_from_a_short_pr
         prompt, sequence = recorded.asked[0]
         assert sequence == cold_sequence(URI) and "value_35 = 35" in prompt and "value_0 = 0" not in prompt
         (full,) = recorded.uncached  # the full prompt, which no KV cache held
-        assert full > UNMEASURED_LIMIT
+        assert full >= COLD_FACTOR * MIN_SHORT_TOKENS
         assert first.text == "a + b"
         assert first.timings.prompt_tokens < MIN_SHORT_TOKENS + 32 < full  # the neighbourhood, not the file
         wait_until_held(engine, URI, full - 1)  # the full prompt was warmed in the document's own sequence
@@ -132,15 +132,17 @@ def remote_config(server: Server, **changes: object) -> EngineConfig:
 
 
 def test_before_any_rate_is_measured_only_many_uncached_tokens_take_the_short_path() -> None:
-    assert short_prompt(UNMEASURED_LIMIT, None, 1.0, 128) is None
-    assert short_prompt(UNMEASURED_LIMIT + 1, None, 1.0, 128) == ShortPrompt(MIN_SHORT_TOKENS, MIN_SHORT_TOKENS // 4)
+    least = COLD_FACTOR * MIN_SHORT_TOKENS
+    assert short_prompt(least - 1, None, 1.0, 128) is None  # a new line's suffix: not worth less context
+    assert short_prompt(least, None, 1.0, 128) == ShortPrompt(MIN_SHORT_TOKENS, MIN_SHORT_TOKENS // 4)
 
 
 def test_a_measured_rate_sizes_the_short_prompt_to_its_share_of_the_budget() -> None:
     assert short_prompt(500, 1000.0, 1.0, 128) is None  # 0.5 s of a 0.6 s share: the full prompt is in time
-    assert short_prompt(1000, 500.0, 1.0, 128) == ShortPrompt(int(500 * SHARE), 75)
+    assert short_prompt(1000, 200.0, 1.0, 128) == ShortPrompt(int(200 * SHARE), 30)
     assert short_prompt(1000, 20.0, 1.0, 128) == ShortPrompt(MIN_SHORT_TOKENS, 24)  # never smaller than this
-    assert short_prompt(90, 20.0, 1.0, 128) is None  # a short prompt would not be shorter
+    assert short_prompt(300, 20.0, 1.0, 128) is None  # 15 s, but 96 tokens would save too little of it
+    assert short_prompt(1000, 500.0, 1.0, 128) is None  # 2 s, but its 300-token short prompt saves too little
 
 
 def test_the_rate_is_a_moving_average_of_real_measurements() -> None:

@@ -6,8 +6,10 @@ more than SHARE of the budget at the prompt rate measured on this machine, the r
 same FIM prompt over only the cursor's neighbourhood, sized to evaluate within that share (at least
 MIN_SHORT_TOKENS), in a KV sequence of its own so that it evicts nothing of the document's. The full prompt
 is then warmed in the background, so the next request in the file finds it cached. Before any rate is
-measured, a prompt with more than UNMEASURED_LIMIT uncached tokens takes the short path: no speed is ever
-assumed. A remote server's caches are not seen (0 uncached): it always gets the full prompt.
+measured, the full prompt is taken not to be in time: no speed is ever assumed. Either way the short path is
+taken only where it saves most of the evaluation (the uncached part at least COLD_FACTOR times the short
+prompt): a new line, which re-evaluates the suffix (~150 tokens), keeps its full context. A remote server's
+caches are not seen (0 uncached): it always gets the full prompt.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 SHARE = 0.6  # of a request's time budget, at most this goes to evaluating its prompt
 MIN_SHORT_TOKENS = 96  # a short prompt is never smaller: less context than this makes poor suggestions
-UNMEASURED_LIMIT = 256  # tokens: with no rate measured yet, more uncached than this take the short path
+COLD_FACTOR = 4  # the short path only where the full prompt's uncached part is this many times the short one
 SUFFIX_SHARE = 0.25  # of a short prompt's budget, this goes to the code after the cursor
 MIN_MEASURED_TOKENS = 32  # evaluations of fewer tokens say more about overheads than the rate: not noted
 SMOOTHING = 0.3  # weight of the newest measurement in the rate's moving average
@@ -64,16 +66,11 @@ def short_prompt(uncached: int, rate: float | None, budget_s: float, suffix_toke
     """The short prompt to answer from, where evaluating `uncached` tokens at `rate` (tokens per second;
     None: not measured) would take more than SHARE of `budget_s`; None: the full prompt is in time."""
     within_s = SHARE * budget_s
-    if rate is None:
-        if uncached <= UNMEASURED_LIMIT:
-            return None
-        tokens = MIN_SHORT_TOKENS
-    else:
-        if uncached <= rate * within_s:
-            return None
-        tokens = max(MIN_SHORT_TOKENS, int(rate * within_s))
-    if tokens >= uncached:
-        return None  # no shorter to evaluate than what the full prompt still needs
+    if rate is not None and uncached <= rate * within_s:
+        return None
+    tokens = MIN_SHORT_TOKENS if rate is None else max(MIN_SHORT_TOKENS, int(rate * within_s))
+    if uncached < COLD_FACTOR * tokens:
+        return None  # it would save too little to answer from less context
     return ShortPrompt(tokens, min(suffix_tokens, int(tokens * SUFFIX_SHARE)))
 
 
