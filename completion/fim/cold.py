@@ -5,7 +5,10 @@ budget. Where the tokens of the full prompt that no KV cache holds (`Backend.unc
 more than SHARE of the budget at the prompt rate measured on this machine, the request is answered from the
 same FIM prompt over only the cursor's neighbourhood, sized to evaluate within that share (at least
 MIN_SHORT_TOKENS), in a KV sequence of its own so that it evicts nothing of the document's. The full prompt
-is then warmed in the background, so the next request in the file finds it cached. Before any rate is
+is then warmed in the background, so the next request in the file finds it cached, or at least what the
+warm-up evaluated so far. A document gets one short answer until it is closed: on the replay, answering every
+request from the short prompt while the warm-up starved behind them halved the characters saved (155 of
+1,010 against 316; docs/benchmarks.md). Before any rate is
 measured, the full prompt is taken not to be in time: no speed is ever assumed. Either way the short path is
 taken only where it saves most of the evaluation (the uncached part at least COLD_FACTOR times the short
 prompt): a new line, which re-evaluates the suffix (~150 tokens), keeps its full context. A remote server's

@@ -66,6 +66,7 @@ class FimPipeline:
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
         self._warming: Job[int] | None = None  # the newest warm-up
         self._rate = PromptRate()  # prompt tokens evaluated per second, from answers and warm-ups (cold.py)
+        self._cold: BoundedDict[str, bool] = BoundedDict(LAYOUTS_KEPT)  # documents answered from a short prompt
         self._lock = threading.Lock()
         self.last = LastCompletion()
 
@@ -124,12 +125,14 @@ class FimPipeline:
         """`document` was closed: its generation ends and its suggestions go."""
         self.running.closed(document)
         self._cache.forget(document)
+        self._cold.pop(document, None)  # opened again, its first request may be short again
 
     def model_changed(self) -> None:
         """Another model: its suggestions, and prompts laid out in its tokens, are no use."""
         self._cache.clear()
         self._layouts.clear()
         self._rate.forget()
+        self._cold.clear()
 
     def _check_size(self, request: FimRequest) -> None:
         limit = self._host.config.max_document_chars
@@ -164,12 +167,13 @@ class FimPipeline:
         """For a live request whose full `prompt` would not be evaluated in time (no KV cache holds most of
         it: a file just opened), the short prompt to answer from (completion/fim/cold.py), the full one then
         warmed behind it (queued now: a request that ends this one's generation must not skip it); else None."""
-        if job.priority != PRIORITY_INLINE or not self._host.config.short_cold_prompts:
-            return None  # a speculation is not waited for
+        if job.priority != PRIORITY_INLINE or not self._host.config.short_cold_prompts or prepared.key in self._cold:
+            return None  # a speculation is not waited for; a document's later requests keep their full context
         budget_ms = prepared.request.time_budget_ms or self._host.config.time_budget_ms
         uncached = backend.uncached_tokens(prompt.text, prepared.key)
         short = short_prompt(uncached, self._rate.value, budget_ms / 1000, self._host.config.suffix_tokens)
         if short is not None:
+            self._cold[prepared.key] = True
             self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, warm))
         return short
 
