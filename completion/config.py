@@ -40,6 +40,9 @@ class EngineConfig:
     preload: bool = field(default=False, metadata=PER_CLIENT)
     # After a suggestion, prepare the one that follows its acceptance while idle (preempted by typing).
     speculate: bool = True
+    # Where most of a live request's prompt is in no KV cache (a file just opened: 13-16 s on 2 cores), answer
+    # from a short prompt of the cursor's neighbourhood and warm the full one behind it (completion/fim/cold.py).
+    short_cold_prompts: bool = True
     # Fill-in-the-middle: token budget for the code around the cursor (prefix + suffix + other files).
     # ~1,000 tokens is ~13 s cold at 75 tokens/s, paid once; a keystroke re-evaluates only the tail.
     context_tokens: int = field(default=1024, metadata=PER_CLIENT)

@@ -48,10 +48,11 @@ def test_no_model_work_where_nothing_fits(qwen_engine: Engine) -> None:
     assert qwen_engine.status().state == "unloaded"  # the model was not even loaded
 
 
-def test_next_keystroke_reuses_the_cached_prompt(qwen_engine: Engine) -> None:
+def test_next_keystroke_reuses_the_cached_prompt(tiny_models: TinyModels) -> None:
     body = "".join(f"x{n} = {n}\n" for n in range(40))
-    first = qwen_engine.complete(FimRequest(body + "def add(a, b):\n    return ", "\n"))
-    second = qwen_engine.complete(FimRequest(body + "def add(a, b):\n    return b", "\n"))  # not the suggestion
+    with Engine(tiny_config(tiny_models.qwen, short_cold_prompts=False)) as engine:  # the full prompt (test_cold.py)
+        first = engine.complete(FimRequest(body + "def add(a, b):\n    return ", "\n"))
+        second = engine.complete(FimRequest(body + "def add(a, b):\n    return b", "\n"))  # not the suggestion
     assert first.timings.reused_tokens <= 1
     assert second.timings.reused_tokens > 0.8 * second.timings.prompt_tokens
     assert second.timings.evaluated_tokens < 10

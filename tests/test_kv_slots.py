@@ -39,7 +39,9 @@ def test_alternating_between_two_documents_keeps_both_prompts(
     """A file, then a notebook cell, then the file again: with a KV slot each, the third request evaluates
     only its new tokens; with one shared cache it evaluates its whole prompt again."""
     made: list[Any] = []
-    config = tiny_config(tiny_models.qwen, kv_slots=slots, speculate=False, context_tokens=2048)
+    config = tiny_config(  # each request evaluates its full prompt, never a short one (test_cold.py)
+        tiny_models.qwen, kv_slots=slots, speculate=False, context_tokens=2048, short_cold_prompts=False
+    )
     editor = FimRequest(source("editor"), "\n", path="app.py", document="file:///app.py")
     notebook = FimRequest(source("cell"), "\n", path="nb.ipynb", document="nb.ipynb#cell-3")
     with Engine(config, loading(made)) as engine:

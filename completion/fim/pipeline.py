@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from completion.bounded import BoundedDict
 from completion.context.documents import Documents
+from completion.context.gatherer import CodeContext
 from completion.errors import RequestError
 from completion.fim.cache import SuggestionCache
+from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, short_prompt
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
 from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.fim.running import Prepared, Running, prepare
 from completion.fim.shaper import Shaper
-from completion.runtime import Generation, SamplingParams
+from completion.runtime import Backend, Generation, SamplingParams
 from completion.runtime.host import ModelHost
 from completion.schedule.worker import PRIORITY_BACKGROUND, PRIORITY_INLINE, Job, Worker
 from completion.status import timings
@@ -61,6 +64,8 @@ class FimPipeline:
         self.running = Running()  # the generation requests on its path follow
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
         self._warming: Job[int] | None = None  # the newest warm-up
+        self._rate = PromptRate()  # prompt tokens evaluated per second, from answers and warm-ups (cold.py)
+        self._cold: BoundedDict[str, bool] = BoundedDict(LAYOUTS_KEPT)  # documents answered from a short prompt
         self._lock = threading.Lock()
         self.last = LastCompletion()
 
@@ -95,41 +100,76 @@ class FimPipeline:
             backend, traits = self._host.ensure()
             if traits.fim is None:
                 return 0
-            prompt = self._prompt(prepared, traits.fim)
-            return backend.prefill(prompt.text, lambda: not job.cancelled, prepared.key)
+            return self._prefill(backend, self._prompt(prepared, traits.fim).text, prepared.key, job)
 
+        return self._queue_warm_up(run)
+
+    def _queue_warm_up(self, run: Callable[[Job[int]], int]) -> Job[int]:
+        """Queue a warm-up in the background, replacing the one before it (only the newest place is worth it)."""
         job: Job[int] = Job(run, PRIORITY_BACKGROUND)
         with self._lock:  # the warm-up policy calls this from its timer thread
             older, self._warming = self._warming, job
         if older is not None:
-            older.cancel("a newer warm-up replaced it")  # only the newest place is worth warming
+            older.cancel("a newer warm-up replaced it")
         return self._worker.submit(job)
+
+    def _prefill(self, backend: Backend, prompt: str, sequence: str, job: Job[int]) -> int:
+        """Evaluate `prompt` into `sequence`'s KV cache until `job` is cancelled, noting the rate."""
+        started = time.perf_counter()
+        evaluated = backend.prefill(prompt, lambda: not job.cancelled, sequence)
+        self._rate.note(evaluated, time.perf_counter() - started)
+        return evaluated
 
     def forget(self, document: str) -> None:
         """`document` was closed: its generation ends and its suggestions go."""
         self.running.closed(document)
         self._cache.forget(document)
+        self._cold.pop(document, None)  # opened again, its first request may be short again
 
     def model_changed(self) -> None:
         """Another model: its suggestions, and prompts laid out in its tokens, are no use."""
         self._cache.clear()
         self._layouts.clear()
+        self._rate.forget()
+        self._cold.clear()
 
     def _check_size(self, request: FimRequest) -> None:
         limit = self._host.config.max_document_chars
         if (size := len(request.prefix) + len(request.suffix)) > limit:
             raise RequestError(f"document too large to complete ({size:,} characters; limit {limit:,})")
 
-    def _prompt(self, prepared: Prepared, fim: FimFormat) -> FimPrompt:
+    def _prompt(self, prepared: Prepared, fim: FimFormat, short: ShortPrompt | None = None) -> FimPrompt:
         """The prompt: its context within the token budget, in the model's FIM format, laid out as the
-        document's last prompt was where that still holds (its anchor: completion/fim/prompt.py)."""
+        document's last prompt was where that still holds (its anchor: completion/fim/prompt.py). A `short`
+        one shows only the cursor's neighbourhood, laid out apart from the document's full prompt (cold.py)."""
         request, config = prepared.request, self._host.config
-        context = self._documents.context_for(request.root).gather(request, prepared.language)
-        previous = self._layouts.pop(prepared.key, None)  # re-inserted last: the newest stay
-        budget = request.context_tokens or config.context_tokens  # a request's own budget wins over the setting
-        prompt = build_fim_prompt(request, fim, self._host.count, budget, config.suffix_tokens, context, previous)
-        self._layouts[prepared.key] = prompt.layout
+        if short is None:
+            context = self._documents.context_for(request.root).gather(request, prepared.language)
+            key, suffix_budget = prepared.key, config.suffix_tokens
+            budget = request.context_tokens or config.context_tokens  # a request's own budget wins over the setting
+        else:
+            context, request = CodeContext(comment=prepared.rules.comment), replace(request, notes="")
+            key, budget, suffix_budget = cold_sequence(prepared.key), short.tokens, short.suffix_tokens
+        previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
+        prompt = build_fim_prompt(request, fim, self._host.count, budget, suffix_budget, context, previous)
+        self._layouts[key] = prompt.layout
         return prompt
+
+    def _short(
+        self, backend: Backend, prepared: Prepared, prompt: FimPrompt, job: Job[Suggestion]
+    ) -> ShortPrompt | None:
+        """For a live request whose full `prompt` would not be evaluated in time (no KV cache holds most of
+        it: a file just opened), the short prompt to answer from (completion/fim/cold.py), the full one then
+        warmed behind it (queued now: a request that ends this one's generation must not skip it); else None."""
+        if job.priority != PRIORITY_INLINE or not self._host.config.short_cold_prompts or prepared.key in self._cold:
+            return None  # a speculation is not waited for; a document's later requests keep their full context
+        budget_ms = prepared.request.time_budget_ms or self._host.config.time_budget_ms
+        uncached = backend.uncached_tokens(prompt.text, prepared.key)
+        short = short_prompt(uncached, self._rate.value, budget_ms / 1000, self._host.config.suffix_tokens)
+        if short is not None:
+            self._cold[prepared.key] = True
+            self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, warm))
+        return short
 
     def _sampling(self, prepared: Prepared, fim: FimFormat) -> SamplingParams:
         """A request's own limit wins over the setting; where only a short completion fits, the plan's."""
@@ -147,12 +187,17 @@ class FimPipeline:
         if job.priority == PRIORITY_INLINE and (cached := self._cache.lookup(prepared.request)) is not None:
             return Suggestion(cached, StopReason.CACHED)  # written while this one waited
         prompt = self._prompt(prepared, traits.fim)
+        short = self._short(backend, prepared, prompt, job)
+        asked = self._prompt(prepared, traits.fim, short) if short else prompt
+        sequence = cold_sequence(prepared.key) if short else prepared.key
         continuation = continuation or self.running.make(prepared, job)
         self.running.start(continuation)  # typing what it writes follows it, from its first token on
         shaper = Shaper(prepared.request, prepared.plan, prepared.rules)
         params = self._sampling(prepared, traits.fim)
-        generation = backend.generate(prompt.text, params, prepared.key, lambda: not job.cancelled)
+        asked_at = time.perf_counter()
+        generation = backend.generate(asked.text, params, sequence, lambda: not job.cancelled)
         first_at = self._write(generation, prepared, job, continuation, shaper, began)
+        self._rate.note(generation.prompt_tokens - generation.reused_tokens, first_at - asked_at)
         cut = not shaper.stopped and generation.stop_reason not in (StopReason.END, StopReason.STOP)
         text = shaper.finish(cut)  # a limit's cut keeps what stands, never a bracket or string left open
         reason = StopReason.STOP if shaper.stopped else generation.stop_reason
@@ -161,7 +206,7 @@ class FimPipeline:
             self._cache.put(prepared.request, suggestion.text)
         continuation.end(self._answer_from_cache, self._resubmit)
         if job.priority == PRIORITY_INLINE:
-            self._look_ahead(prepared, job, suggestion, shaper.text)
+            self._look_ahead(prepared, job, suggestion, shaper.text, cold=short is not None)
         return suggestion
 
     def _write(
@@ -220,14 +265,17 @@ class FimPipeline:
             self.last.record(cost.evaluated_tokens, cost.total_ms)
             job.answer(Suggestion(shown, StopReason.TIME, cost))
 
-    def _look_ahead(self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str) -> None:
-        """After a live suggestion: note its cost, and ready what follows its acceptance."""
+    def _look_ahead(
+        self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str, cold: bool
+    ) -> None:
+        """After a live suggestion: note its cost, and ready what follows its acceptance; not after one from a
+        short prompt (`cold`), whose full prompt is being warmed: the next request here needs that first."""
         if not job.answered:
             self.last.record(suggestion.timings.evaluated_tokens, suggestion.timings.total_ms)
         accepted = replace(prepared.request, prefix=prepared.request.prefix + suggestion.text)
         if suggestion.stop_reason is StopReason.END and len(suggestion.text.rstrip()) == len(written.rstrip()):
             self._cache.put(accepted, "")  # the model ended the middle itself: it joins the code below
-        elif self._host.config.speculate and suggestion.text:
+        elif not cold and self._host.config.speculate and suggestion.text:
             self._speculate(accepted)
 
     def _speculate(self, accepted: FimRequest) -> None:

@@ -89,6 +89,11 @@ class Backend(Protocol):
         call from any thread (a snapshot for status)."""
         ...
 
+    def uncached_tokens(self, prompt: str, sequence: str = "") -> int:
+        """Tokens of `prompt` that no KV cache of this runtime holds yet: what generating from it would
+        evaluate first. 0 where the runtime cannot see its caches (a remote server keeps its own)."""
+        ...
+
     def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         """Evaluate `prompt` into the KV cache without generating, so that a later `generate` of a prompt
         that starts the same way re-evaluates only the rest; stops early once `keep_going()` is False.

@@ -72,6 +72,12 @@ class KvSlots:
         active = self._active
         return [(s.sequence, int(self.llm.n_tokens) if s is active else s.n_tokens) for s in list(self._slots)]
 
+    def longest_prefix(self, tokens: Sequence[int]) -> int:
+        """The most of a prompt of `tokens` that a slot free to take already holds (what `take` would reuse at
+        best): the rest is what evaluating it costs."""
+        self._save()
+        return max((common_prefix(s.input_ids[: s.n_tokens], tokens) for s in self._slots if not s.busy), default=0)
+
     def take(self, tokens: Sequence[int], sequence: str) -> int:
         """Make the best slot for a prompt of `tokens` active; returns how many of them it already holds."""
         self._save()

@@ -188,6 +188,11 @@ class LlamaBackend:
         held = self._slots.take(tokens, sequence)
         return LlamaGeneration(self._slots, tokens, min(held, len(tokens) - 1), params)
 
+    def uncached_tokens(self, prompt: str, sequence: str = "") -> int:
+        """Tokens of `prompt` that no KV slot holds yet (`generate` takes the slot that holds the most)."""
+        tokens = self._prompt_tokens(prompt)
+        return len(tokens) - min(self._slots.longest_prefix(tokens), len(tokens) - 1)
+
     def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         """Evaluate all but the prompt's last token (generation evaluates that one itself), in small
         batches so that a live request waits at most one batch."""

@@ -138,6 +138,10 @@ class LlamaServerBackend:
         """The server keeps the KV caches (its slots); none here."""
         return []
 
+    def uncached_tokens(self, prompt: str, sequence: str = "") -> int:
+        """0: the server keeps its own KV caches, which this side cannot see; each request is sent whole."""
+        return 0
+
     def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         """A zero-token request: the server evaluates `prompt` into a slot's cache, for the next request
         that starts the same way. Returns the tokens it evaluated."""

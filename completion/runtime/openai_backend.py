@@ -148,6 +148,10 @@ class OpenAIBackend:
     def kv_held(self) -> list[tuple[str, int]]:
         return []
 
+    def uncached_tokens(self, prompt: str, sequence: str = "") -> int:
+        """0: the server's prefix cache is its own, unseen from here."""
+        return 0
+
     def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         """A one-token completion (the OpenAI routes take no zero-token request): the server's prefix cache
         (vLLM's, llama-server's, llama-cpp-python's) then holds `prompt` for the live request."""

@@ -75,6 +75,12 @@ class Fallback:
     def kv_held(self) -> list[tuple[str, int]]:
         return self._local.kv_held() if self._local is not None else []
 
+    def uncached_tokens(self, prompt: str, sequence: str = "") -> int:
+        """The local model's count while it stands in for the server (its KV cache is seen), else the server's."""
+        if self._local is not None and self.server.backoff.problem() is not None:
+            return self._local.uncached_tokens(prompt, sequence)
+        return self.remote.uncached_tokens(prompt, sequence)
+
     def prefill(self, prompt: str, keep_going: Callable[[], bool], sequence: str = "") -> int:
         try:
             return self.remote.prefill(prompt, keep_going, sequence)

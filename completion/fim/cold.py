@@ -1,0 +1,82 @@
+"""The first suggestion at a place no KV cache holds yet (a file just opened): answered from a short prompt.
+
+A full prompt (~1,000 tokens) evaluated from scratch costs 13-16 s on 2 cores, far past a request's time
+budget. Where the tokens of the full prompt that no KV cache holds (`Backend.uncached_tokens`) would take
+more than SHARE of the budget at the prompt rate measured on this machine, the request is answered from the
+same FIM prompt over only the cursor's neighbourhood, sized to evaluate within that share (at least
+MIN_SHORT_TOKENS), in a KV sequence of its own so that it evicts nothing of the document's. The full prompt
+is then warmed in the background, so the next request in the file finds it cached, or at least what the
+warm-up evaluated so far. A document gets one short answer until it is closed: on the replay, answering every
+request from the short prompt while the warm-up starved behind them halved the characters saved (155 of
+1,010 against 316; docs/benchmarks.md). Before any rate is
+measured, the full prompt is taken not to be in time: no speed is ever assumed. Either way the short path is
+taken only where it saves most of the evaluation (the uncached part at least COLD_FACTOR times the short
+prompt): a new line, which re-evaluates the suffix (~150 tokens), keeps its full context. A remote server's
+caches are not seen (0 uncached): it always gets the full prompt.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+SHARE = 0.6  # of a request's time budget, at most this goes to evaluating its prompt
+MIN_SHORT_TOKENS = 96  # a short prompt is never smaller: less context than this makes poor suggestions
+COLD_FACTOR = 4  # the short path only where the full prompt's uncached part is this many times the short one
+SUFFIX_SHARE = 0.25  # of a short prompt's budget, this goes to the code after the cursor
+MIN_MEASURED_TOKENS = 32  # evaluations of fewer tokens say more about overheads than the rate: not noted
+SMOOTHING = 0.3  # weight of the newest measurement in the rate's moving average
+COLD_SEQUENCE = "#cold"  # appended to a document's key: the KV sequence and layout of its short prompts
+
+
+class PromptRate:
+    """Prompt tokens evaluated per second on this machine now, an exponentially weighted moving average over
+    real answers and warm-ups; None until one is measured. Thread-safe (status may read it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rate: float | None = None  # tokens per second
+
+    @property
+    def value(self) -> float | None:
+        """The rate in tokens per second; None before any measurement."""
+        with self._lock:
+            return self._rate
+
+    def note(self, tokens: int, seconds: float) -> None:
+        """`tokens` were evaluated in `seconds` (a generation's first token included)."""
+        if tokens < MIN_MEASURED_TOKENS or seconds <= 0:
+            return
+        with self._lock:
+            measured = tokens / seconds
+            self._rate = measured if self._rate is None else SMOOTHING * measured + (1 - SMOOTHING) * self._rate
+
+    def forget(self) -> None:
+        """Another model: its rate is unknown again."""
+        with self._lock:
+            self._rate = None
+
+
+@dataclass(frozen=True)
+class ShortPrompt:
+    """The budget of a short prompt: tokens in all, and of them after the cursor."""
+
+    tokens: int
+    suffix_tokens: int
+
+
+def short_prompt(uncached: int, rate: float | None, budget_s: float, suffix_tokens: int) -> ShortPrompt | None:
+    """The short prompt to answer from, where evaluating `uncached` tokens at `rate` (tokens per second;
+    None: not measured) would take more than SHARE of `budget_s`; None: the full prompt is in time."""
+    within_s = SHARE * budget_s
+    if rate is not None and uncached <= rate * within_s:
+        return None
+    tokens = MIN_SHORT_TOKENS if rate is None else max(MIN_SHORT_TOKENS, int(rate * within_s))
+    if uncached < COLD_FACTOR * tokens:
+        return None  # it would save too little to answer from less context
+    return ShortPrompt(tokens, min(suffix_tokens, int(tokens * SUFFIX_SHARE)))
+
+
+def cold_sequence(key: str) -> str:
+    """The KV sequence (and layout key) of a document's short prompts, apart from its full prompt's."""
+    return key + COLD_SEQUENCE

@@ -1,0 +1,158 @@
+"""The first suggestion in a file just opened (completion/fim/cold.py): answered from a short prompt of the
+cursor's neighbourhood in a KV sequence of its own, the full prompt warmed after it; through the real
+llama.cpp on the tiny scripted model, and a real OpenAI-compatible server. No assertion depends on how long
+anything took: with no prompt rate measured yet, a fresh engine decides on the uncached tokens alone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from completion.config import EngineConfig
+from completion.engine import Engine
+from completion.fim.cold import (
+    COLD_FACTOR,
+    MIN_SHORT_TOKENS,
+    SHARE,
+    PromptRate,
+    ShortPrompt,
+    cold_sequence,
+    short_prompt,
+)
+from completion.runtime.host import default_factory
+from completion.types import FimRequest
+from tests.conftest import TinyModels, tiny_config
+from tests.servers import Server, openai_server
+
+WAIT_S = 60  # the longest a wait here may take (a busy 2-core machine), never a measure
+URI, PATH = "file:///w/big.py", "big.py"
+ABOVE = "".join(
+    f"value_{n} = {n} * {n}  # far above the cursor\n" for n in range(36)
+)  # ~650 tokens: all in the full prompt
+CURSOR = "def add(a, b):\n    return "  # the tiny model answers "a + b" here
+BELOW = "\n\nprint(add(1, 2))\n"
+
+
+class Recording:
+    """The real backend; notes each prompt it generates from (with its KV sequence) and each uncached count."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.asked: list[tuple[str, str]] = []  # (prompt, sequence) per generation
+        self.uncached: list[int] = []  # what uncached_tokens answered, in order
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+    def generate(self, prompt: str, params: Any, sequence: str = "", keep_going: Any = None) -> Any:
+        self.asked.append((prompt, sequence))
+        return self.backend.generate(prompt, params, sequence, keep_going)
+
+    def uncached_tokens(self, prompt: str, sequence: str = "") -> int:
+        count: int = self.backend.uncached_tokens(prompt, sequence)
+        self.uncached.append(count)
+        return count
+
+
+def recording_factory() -> tuple[Callable[[EngineConfig, Path], Any], list[Recording]]:
+    made: list[Recording] = []
+
+    def factory(config: EngineConfig, path: Path) -> Any:
+        made.append(Recording(default_factory(config, path)))
+        return made[-1]
+
+    return factory, made
+
+
+def wait_until_held(engine: Engine, sequence: str, tokens: int) -> None:
+    """Until the KV cache of `sequence` holds at least `tokens` tokens (the warm-up after a cold answer)."""
+    deadline = time.monotonic() + WAIT_S
+    while not any(held == sequence and count >= tokens for held, count in engine.status().kv_slots):
+        assert time.monotonic() < deadline, f"never warmed: {engine.status().kv_slots}"
+        time.sleep(0.01)
+
+
+def test_the_first_request_in_a_big_file_just_opened_is_answered_from_a_short_prompt(tiny_models: TinyModels) -> None:
+    factory, made = recording_factory()
+    with Engine(tiny_config(tiny_models.qwen), factory) as engine:
+        engine.document_opened(URI, PATH, ABOVE + CURSOR + BELOW, warm=False)
+        first = engine.complete(FimRequest(ABOVE + CURSOR, BELOW, path=PATH, document=URI))
+        recorded = made[0]
+        prompt, sequence = recorded.asked[0]
+        assert sequence == cold_sequence(URI) and "value_35 = 35" in prompt and "value_0 = 0" not in prompt
+        (full,) = recorded.uncached  # the full prompt, which no KV cache held
+        assert full >= COLD_FACTOR * MIN_SHORT_TOKENS
+        assert first.text == "a + b"
+        assert first.timings.prompt_tokens < MIN_SHORT_TOKENS + 32 < full  # the neighbourhood, not the file
+        wait_until_held(engine, URI, full - 1)  # the full prompt was warmed in the document's own sequence
+        typed = engine.complete(FimRequest(ABOVE + CURSOR + "b", BELOW, path=PATH, document=URI))
+        prompt, sequence = recorded.asked[-1]
+        assert sequence == URI and "value_0 = 0" in prompt  # the full prompt now
+        assert typed.timings.prompt_tokens >= full and typed.timings.evaluated_tokens < 10, typed.timings
+
+
+def test_a_small_file_is_answered_from_its_full_prompt(tiny_models: TinyModels) -> None:
+    factory, made = recording_factory()
+    with Engine(tiny_config(tiny_models.qwen, speculate=False), factory) as engine:
+        engine.document_opened(URI, PATH, "x = 1\n" + CURSOR + BELOW, warm=False)
+        suggestion = engine.complete(FimRequest("x = 1\n" + CURSOR, BELOW, path=PATH, document=URI))
+        recorded = made[0]
+        assert recorded.uncached == [suggestion.timings.prompt_tokens]  # all of it uncached, and few enough
+        assert recorded.asked == [(recorded.asked[0][0], URI)] and "x = 1" in recorded.asked[0][0]
+        assert suggestion.text == "a + b"
+        assert not any(sequence == cold_sequence(URI) for sequence, _ in engine.status().kv_slots)
+
+
+def test_a_remote_server_always_gets_the_full_prompt(tiny_models: TinyModels, tmp_path: Path) -> None:
+    """The server keeps its own KV caches, unseen from here: the engine sends the full prompt even cold."""
+    factory, made = recording_factory()
+    with (
+        openai_server(tiny_models.qwen, tmp_path) as server,
+        Engine(remote_config(server, speculate=False), factory) as engine,
+    ):
+        suggestion = engine.complete(FimRequest(ABOVE + CURSOR, BELOW, path=PATH, document=URI))
+    recorded = made[0]
+    assert recorded.uncached == [0]
+    ((prompt, sequence),) = recorded.asked
+    assert sequence == URI and "value_0 = 0" in prompt
+    assert suggestion.text == "a + b"
+
+
+def remote_config(server: Server, **changes: object) -> EngineConfig:
+    return EngineConfig(backend="openai", backend_url=server.url + "/v1", api_key_file=server.key_file).with_changes(
+        **changes
+    )
+
+
+# -- the decision on its own ------------------------------------------------------------------------------
+
+
+def test_before_any_rate_is_measured_only_many_uncached_tokens_take_the_short_path() -> None:
+    least = COLD_FACTOR * MIN_SHORT_TOKENS
+    assert short_prompt(least - 1, None, 1.0, 128) is None  # a new line's suffix: not worth less context
+    assert short_prompt(least, None, 1.0, 128) == ShortPrompt(MIN_SHORT_TOKENS, MIN_SHORT_TOKENS // 4)
+
+
+def test_a_measured_rate_sizes_the_short_prompt_to_its_share_of_the_budget() -> None:
+    assert short_prompt(500, 1000.0, 1.0, 128) is None  # 0.5 s of a 0.6 s share: the full prompt is in time
+    assert short_prompt(1000, 200.0, 1.0, 128) == ShortPrompt(int(200 * SHARE), 30)
+    assert short_prompt(1000, 20.0, 1.0, 128) == ShortPrompt(MIN_SHORT_TOKENS, 24)  # never smaller than this
+    assert short_prompt(300, 20.0, 1.0, 128) is None  # 15 s, but 96 tokens would save too little of it
+    assert short_prompt(1000, 500.0, 1.0, 128) is None  # 2 s, but its 300-token short prompt saves too little
+
+
+def test_the_rate_is_a_moving_average_of_real_measurements() -> None:
+    rate = PromptRate()
+    assert rate.value is None
+    rate.note(5, 0.001)  # too few tokens to say anything
+    assert rate.value is None
+    rate.note(100, 1.0)
+    assert rate.value == pytest.approx(100.0)
+    rate.note(400, 1.0)
+    assert 100.0 < rate.value < 400.0  # type: ignore[operator]
+    rate.forget()
+    assert rate.value is None
