@@ -55,6 +55,12 @@ class EngineConfig:
     # (~25 tokens/s) a line or two; the model writes on to the plan's end, and Tab gets the rest from there.
     max_tokens: int = field(default=64, metadata=PER_CLIENT)
     time_budget_ms: int = field(default=1000, metadata=PER_CLIENT)
+    # Fill-in-the-middle, from the model's own token probabilities (completion/fim/confidence.py; runtimes
+    # that give none show all): a suggestion whose first line the model finds less likely than
+    # `confidence_hold` is not shown, and one is cut before the first token less likely than `confidence_cut`.
+    # 0 turns a rule off. Calibrated on tabwise's own functions by bench/calibrate_confidence.py.
+    confidence_hold: float = 0.0
+    confidence_cut: float = 0.0
     # Chat (ask/explain): longest answer in tokens, and sampling.
     chat_max_tokens: int = field(default=768, metadata=PER_CLIENT)
     chat_temperature: float = 0.2

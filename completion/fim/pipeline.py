@@ -16,6 +16,7 @@ from completion.bounded import BoundedDict
 from completion.context.documents import Documents
 from completion.errors import RequestError
 from completion.fim.cache import SuggestionCache
+from completion.fim.confidence import Confidence
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
 from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
@@ -155,7 +156,7 @@ class FimPipeline:
         prompt = self._prompt(prepared, traits.fim)
         continuation = continuation or self.running.make(prepared, job)
         self.running.start(continuation)  # typing what it writes follows it, from its first token on
-        shaper = Shaper(prepared.request, prepared.plan, prepared.rules)
+        shaper = Shaper(prepared.request, prepared.plan, prepared.rules, Confidence.of(self._host.config))
         params = self._sampling(prepared, traits.fim)
         generation = backend.generate(prompt.text, params, prepared.key, lambda: not job.cancelled)
         first_at = self._write(generation, prepared, job, continuation, shaper, began)
@@ -184,7 +185,7 @@ class FimPipeline:
             for piece in generation:
                 job.raise_if_cancelled()
                 first_at = first_at or time.perf_counter()
-                stopped = shaper.feed(piece)
+                stopped = shaper.feed(piece, generation.logprobs)
                 continuation.text = shaper.text
                 if stopped:
                     break
