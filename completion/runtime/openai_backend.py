@@ -170,8 +170,8 @@ def gives_logprobs(server: RemoteServer, api: str, model: str) -> bool:
     every request that asks."""
     body = {"prompt": "a", "max_tokens": 1, "temperature": 0, "logprobs": 1, **({"model": model} if model else {})}
     answer = server.probe(api + "/completions", body) or {}
-    choice = (answer.get("choices") or [{}])[0]
-    return bool((choice.get("logprobs") or {}).get("token_logprobs"))
+    logprobs = (answer.get("choices") or [{}])[0].get("logprobs")
+    return isinstance(logprobs, dict) and "token_logprobs" in logprobs  # empty where the model ended at once
 
 
 def token_route(server: RemoteServer, model: str) -> RouteCounter | None:
