@@ -60,6 +60,8 @@ def test_within_a_line_the_cut_is_at_a_word_end_where_the_text_stands() -> None:
     assert end_of(text, noted, Confidence(cut=0.3), "    return ") == len("sum(values) /")
     text, noted = tokens(("max", SURE), ("(items", SURE), (",", SURE), (" key", UNSURE), ("=len)", SURE))
     assert end_of(text, noted, Confidence(cut=0.3), "    return ") == len("max")  # never inside the bracket
+    text, noted = tokens(("value", SURE), (" = funct", SURE), ("ion", UNSURE))
+    assert end_of(text, noted, Confidence(cut=0.3)) == len("value =")  # never inside a word
     text, noted = tokens(("print", SURE), ('("hello', SURE), (" world", UNSURE), ('")', SURE))
     assert end_of(text, noted, Confidence(cut=0.3), "    ") == len("print")  # never inside the string
 

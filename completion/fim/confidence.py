@@ -80,11 +80,6 @@ def unsure_at(logprobs: Sequence[TokenLogprob], start: int, cut: float) -> int |
     return None
 
 
-def first_line_logprob(logprobs: Sequence[TokenLogprob], text: str, start: int = 0) -> float:
-    """The log-probability of `text`'s first line with code in it (the tokens that begin in it)."""
-    return _logprob_between(logprobs, start, start + _first_line_end(text))
-
-
 def _logprob_between(logprobs: Sequence[TokenLogprob], start: int, end: int) -> float:
     """The sum of the log-probabilities of the tokens that begin in [start, end) of the generated text."""
     total, begin = 0.0, 0
@@ -116,7 +111,7 @@ def _cut_before(written: Written, unsure: int) -> int:
     if _first_line_end(text) < len(text):
         return 0  # past the first line, and no whole line before it stands
     for end in range(len(text), 0, -1):
-        if _in_word(text, end) or not text[:end].strip():
+        if _in_word(written.text, end) or text[end - 1].isspace():  # the unsure token may begin mid-word
             continue
         if standing_end(text[:end] + "\n", written.line_before, written.rules, written.closes) == end:
             return end
