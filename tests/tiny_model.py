@@ -8,6 +8,7 @@ writes a script. The tokenizer is the real Qwen2.5 one, read from the default mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -89,8 +90,10 @@ def write_model(
     chat_template: str = QWEN_TEMPLATE,
     name: str = "tiny scripted qwen2",
     context_length: int = 4096,
+    doubts: dict[int, float] | None = None,
 ) -> Path:
-    """Write a GGUF whose greedy output after token t is transitions.get(t, default_next)."""
+    """Write a GGUF whose greedy output after token t is transitions.get(t, default_next); `doubts` gives, for
+    some script tokens t, the probability of the token that follows t (else it is all but certain)."""
     states = sorted(transitions)
     if len(states) >= WIDTH:
         raise ValueError(f"{len(states)} script tokens do not fit {WIDTH - 1} states")
@@ -101,7 +104,9 @@ def write_model(
     output[default_next, 0] = LOGIT
     for state, token in enumerate(states, start=1):
         embed[token, 0], embed[token, state] = 0.0, 1.0
-        output[transitions[token], state] = LOGIT
+        output[transitions[token], state] = (
+            doubt_weight((doubts or {})[token], n_vocab) if token in (doubts or {}) else LOGIT
+        )
 
     writer = GGUFWriter(str(path), arch="qwen2")
     writer.add_name(name)
@@ -149,6 +154,12 @@ def write_model(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def doubt_weight(probability: float, n_vocab: int) -> float:
+    """The output weight that gives the scripted next token `probability`, the other tokens' logits being 0:
+    the normalized state is sqrt(WIDTH), so its logit L = weight * sqrt(WIDTH) and p = e^L / (e^L + n_vocab - 1)."""
+    return math.log(probability * (n_vocab - 1) / (1 - probability)) / math.sqrt(WIDTH)
 
 
 def chain(after: int, tokens: Sequence[int], end: int) -> dict[int, int]:

@@ -31,6 +31,16 @@ def tasks(count: int, seed: int) -> list[Task]:
     return random.Random(seed).sample(found, count)
 
 
+def project_tasks(count: int, seed: int) -> list[Task]:
+    """`count` function bodies of 120-400 characters from tabwise's own engine (completion/): what settings are
+    calibrated on, so that the replay's jinja2 functions stay unseen."""
+    root = Path(__file__).resolve().parents[2]
+    found: list[Task] = []
+    for path in sorted((root / "completion").rglob("*.py")):
+        found.extend(_bodies(str(path.relative_to(root)), path.read_text(encoding="utf-8")))
+    return random.Random(seed).sample(found, count)
+
+
 def _bodies(name: str, source: str) -> list[Task]:
     """The functions of one source file whose body (after the docstring) is 120-400 characters on 4+ lines."""
     lines = source.splitlines(keepends=True)

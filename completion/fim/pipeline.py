@@ -19,6 +19,7 @@ from completion.context.gatherer import CodeContext
 from completion.errors import RequestError
 from completion.fim.cache import SuggestionCache
 from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, short_prompt
+from completion.fim.confidence import Confidence
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
 from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
@@ -192,7 +193,7 @@ class FimPipeline:
         sequence = cold_sequence(prepared.key) if short else prepared.key
         continuation = continuation or self.running.make(prepared, job)
         self.running.start(continuation)  # typing what it writes follows it, from its first token on
-        shaper = Shaper(prepared.request, prepared.plan, prepared.rules)
+        shaper = Shaper(prepared.request, prepared.plan, prepared.rules, Confidence.of(self._host.config))
         params = self._sampling(prepared, traits.fim)
         asked_at = time.perf_counter()
         generation = backend.generate(asked.text, params, sequence, lambda: not job.cancelled)
@@ -225,7 +226,7 @@ class FimPipeline:
             for piece in generation:
                 job.raise_if_cancelled()
                 first_at = first_at or time.perf_counter()
-                stopped = shaper.feed(piece)
+                stopped = shaper.feed(piece, generation.logprobs)
                 continuation.text = shaper.text
                 if stopped:
                     break

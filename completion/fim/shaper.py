@@ -1,38 +1,48 @@
 """The shaper: one suggestion shaped as the model writes it, every stage of completion/fim/shape.py in order.
 
 Fed piece by piece, it drops a comment the model appended to the user's line, says when a stop rule ends
-the suggestion, what of the text stands on its own to be shown now, and the final, cleaned text. Pure:
-no model, no clock, no job; the pipeline and the golden table drive the same object.
+the suggestion, cuts it where the model stopped being sure of what it wrote (completion/fim/confidence.py),
+what of the text stands on its own to be shown now, and the final, cleaned text. Pure: no model, no clock,
+no job; the pipeline and the golden table drive the same object.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from completion.fim.confidence import SURE, Confidence, Written, confident_end
 from completion.fim.plan import Plan
 from completion.fim.shape import added_comment_end, clean_suggestion, complete_line, standing_end, stop_index
 from completion.languages import LanguageRules
+from completion.runtime import TokenLogprob
 from completion.types import FimRequest
 
 
 class Shaper:
     """The suggestion for one request, shaped while it is written."""
 
-    def __init__(self, request: FimRequest, plan: Plan, rules: LanguageRules) -> None:
-        self._request, self._plan, self._rules = request, plan, rules
+    def __init__(self, request: FimRequest, plan: Plan, rules: LanguageRules, confidence: Confidence = SURE) -> None:
+        self._request, self._plan, self._rules, self._confidence = request, plan, rules, confidence
         self._line_before = request.prefix.rsplit("\n", 1)[-1]
         self._first_line = True  # the first line is not over yet: a comment appended to it may still go
-        self.text = ""  # what the model wrote, less an appended comment and what a stop rule cut
-        self.stopped = False  # a stop rule ended the suggestion before the model did
+        self._start = 0  # where `text` begins in what the model wrote (past a dropped comment)
+        self._logprobs: Sequence[TokenLogprob] = ()  # the generation's tokens so far (its own growing list)
         self._last_piece = 0  # where in `text` the last piece fed begins (a cut there may be mid-word)
+        self.text = ""  # what the model wrote, less an appended comment and what a stop rule or doubt cut
+        self.stopped = False  # a stop rule, or the model's doubt, ended the suggestion before the model did
 
-    def feed(self, piece: str) -> bool:
-        """Add what the model wrote next; True once a stop rule ends the suggestion (the rest is not wanted).
-        A line is judged once it ends, so a half-written line is never cut."""
+    def feed(self, piece: str, logprobs: Sequence[TokenLogprob] = ()) -> bool:
+        """Add what the model wrote next, with the log-probabilities of its tokens so far; True once a stop
+        rule or the model's doubt ends the suggestion (the rest is not wanted). A stop rule judges a line
+        once it ends, so a half-written line is never cut by one."""
         self._last_piece = len(self.text)
         self.text += piece
+        self._logprobs = logprobs
         if self._first_line and "\n" in self.text:  # before anything of it is shown or followed
             self._drop_appended_comment()
         if "\n" in piece and (cut := self._stop_at(self.text)) is not None:
             self.text, self.stopped = self.text[:cut], True
+        self._cut_where_unsure()
         return self.stopped
 
     def standing(self) -> str | None:
@@ -48,6 +58,7 @@ class Shaper:
             self._drop_appended_comment()
         if (stop := self._stop_at(self.text + "\n")) is not None and stop < len(self.text):
             self.text, self.stopped = self.text[:stop], True
+        self._cut_where_unsure()
         return self._clean(self.text if not cut or self.stopped else self.text[: self._standing_when_cut()])
 
     def _standing_when_cut(self) -> int:
@@ -61,8 +72,18 @@ class Shaper:
 
     def _drop_appended_comment(self) -> None:
         dropped = added_comment_end(self.text, self._line_before, self._request.suffix, self._rules)
-        self.text, self._last_piece = self.text[dropped:], max(0, self._last_piece - dropped)
+        self.text, self._start = self.text[dropped:], self._start + dropped
+        self._last_piece = max(0, self._last_piece - dropped)
         self._first_line = False
+
+    def _cut_where_unsure(self) -> None:
+        """End the text where the model stopped being sure of it (not before an appended comment is judged:
+        the comment's tokens are not the suggestion's)."""
+        if self._first_line and added_comment_end(self.text, self._line_before, self._request.suffix, self._rules):
+            return
+        written = Written(self.text, self._start, self._line_before, self._rules, self._plan.closes)
+        if (end := confident_end(written, self._logprobs, self._confidence)) is not None:
+            self.text, self.stopped = self.text[:end], True
 
     def _stop_at(self, text: str) -> int | None:
         return stop_index(text, self._plan, self._line_before, self._request.suffix, self._rules)

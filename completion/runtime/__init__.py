@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from completion.types import ChatMessage, StopReason
 
@@ -46,9 +46,26 @@ class SamplingParams:
     seed: int = 0
 
 
+class TokenLogprob(NamedTuple):
+    """One generated token as the model saw it: how sure it was (completion/fim/confidence.py)."""
+
+    end: int  # where the token ends in the generated text, in characters
+    logprob: float  # its natural log-probability under the model, before any sampling cut
+
+
+def note_tokens(logprobs: list[TokenLogprob], tokens: Sequence[tuple[str, float]], end: int) -> None:
+    """Note the tokens a server sent with one piece of text, (text, log-probability) each, the last ending at
+    `end` characters of the generated text (the text a server streams is the truth; a token's own may be a
+    part of a character)."""
+    for index, (_, logprob) in enumerate(tokens):
+        later = sum(len(text) for text, _ in tokens[index + 1 :])
+        logprobs.append(TokenLogprob(max(end - later, 0), logprob))
+
+
 class Generation(Iterator[str]):
     """A running generation: iterate for text pieces; counters fill in as it runs; close() stops it."""
 
+    logprobs: list[TokenLogprob]  # each token generated so far, in order; empty where the runtime cannot say
     prompt_tokens: int = 0
     reused_tokens: int = 0  # prompt tokens whose KV cache entries were kept from the previous call
     generated_tokens: int = 0

@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from completion.config import EngineConfig, physical_cores
 from completion.errors import ModelLoadError, RequestError
-from completion.runtime import Generation, ModelInfo, SamplingParams
+from completion.runtime import Generation, ModelInfo, SamplingParams, TokenLogprob
 from completion.runtime.buffers import (
     WeightBuffers,
     choose_weight_buffers,
@@ -36,6 +38,8 @@ class LlamaGeneration(Generation):
         self._slot = slots.active
         self._slot.busy = True  # until this generation ends, no other may take its slot
         self._llm = slots.llm
+        self.logprobs = []
+        self._written = b""  # the generated tokens' bytes, for where each ends in the text
         self.prompt_tokens = len(tokens)
         self.reused_tokens = reused
         self._chunks = self._llm.create_completion(
@@ -54,7 +58,8 @@ class LlamaGeneration(Generation):
     def __next__(self) -> str:
         self._slots.activate(self._slot)
         try:
-            chunk = next(self._chunks)
+            with self._noting_logprobs():
+                chunk = next(self._chunks)
         except StopIteration:
             self._end()
             raise
@@ -63,6 +68,28 @@ class LlamaGeneration(Generation):
         if choice.get("finish_reason") == "length":
             self.stop_reason = StopReason.LENGTH
         return str(choice["text"])
+
+    @contextlib.contextmanager
+    def _noting_logprobs(self) -> Iterator[None]:
+        """While this generation's next piece is computed, each token llama-cpp-python samples (`Llama.generate`
+        calls `self.sample`) is noted with its log-probability. Its `logprobs` option would need `logits_all`,
+        which keeps every prompt position's logits (n_ctx x 152k floats); this reads the one row sampled from."""
+        self._llm.sample = self._sample
+        try:
+            yield
+        finally:
+            del self._llm.sample  # the class's own again, for whatever runs next on this model
+
+    def _sample(self, *args: Any, **kwargs: Any) -> int:
+        import llama_cpp
+
+        token = int(type(self._llm).sample(self._llm, *args, **kwargs))
+        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm.ctx, -1), shape=(self._llm.n_vocab(),))
+        top = float(row.max())
+        logprob = float(row[token]) - top - float(np.log(np.exp(row - top).sum()))  # log-softmax: ~0.2 ms
+        self._written += self._llm.detokenize([token])
+        self.logprobs.append(TokenLogprob(len(self._written.decode("utf-8", "ignore")), logprob))
+        return token
 
     def close(self) -> None:
         self._slots.activate(self._slot)

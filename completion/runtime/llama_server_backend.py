@@ -10,6 +10,7 @@ line only), chats through its `/apply-template` in the model's own template.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import PurePath
@@ -17,7 +18,7 @@ from typing import Any
 
 from completion.config import EngineConfig
 from completion.errors import BackendUnavailable
-from completion.runtime import Generation, ModelInfo, SamplingParams
+from completion.runtime import Generation, ModelInfo, SamplingParams, note_tokens
 from completion.runtime.remote import EventStream, RemoteServer, read_key
 from completion.types import ChatMessage, StopReason
 
@@ -32,6 +33,8 @@ class ServerGeneration(Generation):
     def __init__(self, events: EventStream) -> None:
         self._events = events
         self._done = False  # the server sent its last event (with the counters)
+        self._written = 0  # characters of text so far
+        self.logprobs = []
 
     def __next__(self) -> str:
         if self._done:
@@ -46,7 +49,10 @@ class ServerGeneration(Generation):
             self.stop_reason = STOP_REASONS.get(str(event.get("stop_type")), StopReason.CANCELLED)
             self._done = True
             self._events.close()
-        return str(event.get("content", ""))
+        content = str(event.get("content", ""))
+        self._written += len(content)
+        note_tokens(self.logprobs, _probabilities(event), self._written)
+        return content
 
     def _count(self, event: dict[str, Any]) -> None:
         """The counters as of this event (`timings_per_token`: every event has them, so a generation the
@@ -58,6 +64,20 @@ class ServerGeneration(Generation):
 
     def close(self) -> None:
         self._events.close()
+
+
+def _probabilities(event: dict[str, Any]) -> list[tuple[str, float]]:
+    """(text, log-probability) of each token an event of `/completion` carries with `n_probs`: `logprob`
+    since llama.cpp's b4366 (December 2024; `prob` with `post_sampling_probs`), `probs` before it."""
+    tokens = []
+    for entry in event.get("completion_probabilities") or []:
+        text = str(entry.get("token", entry.get("content", "")))
+        if "logprob" in entry:
+            tokens.append((text, float(entry["logprob"])))
+        elif "prob" in entry or entry.get("probs"):
+            prob = float(entry.get("prob", entry.get("probs", [{}])[0].get("prob", 0.0)))
+            tokens.append((text, math.log(prob) if prob > 0 else -math.inf))
+    return tokens
 
 
 class LlamaServerBackend:
@@ -131,6 +151,7 @@ class LlamaServerBackend:
             "stream": True,
             "cache_prompt": True,
             "timings_per_token": True,  # the prompt's reused and evaluated tokens with the first piece
+            "n_probs": 1,  # each token's probability, for completion/fim/confidence.py
         }
         return ServerGeneration(self.server.events("/completion", body, keep_going))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from completion.config import EngineConfig
 from completion.errors import BackendUnavailable
-from completion.runtime import Generation, ModelInfo, SamplingParams
+from completion.runtime import Generation, ModelInfo, SamplingParams, note_tokens
 from completion.runtime.remote import EventStream, RemoteServer, read_key
 from completion.types import ChatMessage, StopReason
 
@@ -52,6 +52,8 @@ class OpenAIGeneration(Generation):
     def __init__(self, events: EventStream, chat: bool) -> None:
         self._events, self._chat = events, chat  # the routes say nothing of the cache: none counted as reused
         self.stop_reason = StopReason.CANCELLED  # until the server says why it stopped
+        self._written = 0  # characters of text so far
+        self.logprobs = []
 
     def __next__(self) -> str:
         event = next(self._events)
@@ -64,6 +66,10 @@ class OpenAIGeneration(Generation):
         text = (choice.get("delta") or {}).get("content") if self._chat else choice.get("text")
         if text:
             self.generated_tokens += 1  # servers send a token per event
+        self._written += len(text or "")
+        logprobs = choice.get("logprobs") or {}
+        tokens = zip(logprobs.get("tokens") or [], logprobs.get("token_logprobs") or [], strict=False)
+        note_tokens(self.logprobs, [(str(t), float(p)) for t, p in tokens if p is not None], self._written)
         return str(text or "")
 
     def close(self) -> None:
@@ -78,6 +84,7 @@ class OpenAIBackend:
     ) -> None:
         self.server, self._api, self._model, self.info = server, api, model, info
         self._count = count
+        self._logprobs = gives_logprobs(server, api, model)  # asked for with each completion where it does
         self.exact_counts = not isinstance(count, RatioCounter)  # False: counts are estimated
 
     @classmethod
@@ -143,6 +150,8 @@ class OpenAIBackend:
             body["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
             return OpenAIGeneration(self.server.events(self._api + "/chat/completions", body, keep_going), chat=True)
         body["prompt"] = prompt
+        if self._logprobs:
+            body["logprobs"] = 1  # each token's log-probability, for completion/fim/confidence.py
         return OpenAIGeneration(self.server.events(self._api + "/completions", body, keep_going), chat=False)
 
     def kv_held(self) -> list[tuple[str, int]]:
@@ -160,6 +169,16 @@ class OpenAIBackend:
         body = {"prompt": prompt, "max_tokens": 1, "temperature": 0, **({"model": self._model} if self._model else {})}
         usage = (self.server.warm(self._api + "/completions", body, keep_going) or {}).get("usage") or {}
         return int(usage.get("prompt_tokens") or 0)
+
+
+def gives_logprobs(server: RemoteServer, api: str, model: str) -> bool:
+    """True if the server's completions route gives each token's log-probability (vLLM, llama-server,
+    llama-cpp-python's server with its default `logits_all`): asked once, as a server that cannot may refuse
+    every request that asks."""
+    body = {"prompt": "a", "max_tokens": 1, "temperature": 0, "logprobs": 1, **({"model": model} if model else {})}
+    answer = server.probe(api + "/completions", body) or {}
+    logprobs = (answer.get("choices") or [{}])[0].get("logprobs")
+    return isinstance(logprobs, dict) and "token_logprobs" in logprobs  # empty where the model ended at once
 
 
 def token_route(server: RemoteServer, model: str) -> RouteCounter | None:
