@@ -1,0 +1,144 @@
+"""How tabwise answered each request of a replay, from the service's debug lines (completion/fim/trace.py),
+and where the time went, by the way requests were answered: to compare two commits on the same requests.
+
+    python -m bench.replay.trace BEFORE.json NOW.json [--user tab-or-nothing]
+
+prints, from two `bench.typing_replay --json` files, a table of tabwise's requests by how they were
+answered (count, median and p95 latency, evaluated tokens), then the requests that were the first on
+their line (where the prompt's suffix is evaluated again) and those that waited for their time budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+MARK = "completion.fim.trace: answered "  # the service log's per-completion line (debug level)
+WAIT_S = 2.0  # a line the service writes before it answers; a request without one after this has none
+# The ways of answering, in the table's order (completion/fim/trace.py says what each is).
+KINDS = ("cache", "follow", "follow-end", "queued-cache", "budget", "end", "nothing", "cancelled", "error", "unknown")
+
+
+class TraceLog:
+    """The service's log, read from where the last request's line ended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self._offset = path, 0
+
+    def skip(self) -> None:
+        """Forget what is logged so far (the lines before the typing: the model's load)."""
+        self._offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def next_answered(self) -> dict[str, Any]:
+        """The newest per-completion line since the last call ({} when none comes within WAIT_S)."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            found = self._read()
+            if found or time.monotonic() > deadline:
+                return found[-1] if found else {}
+            time.sleep(0.02)
+
+    def _read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with self.path.open("rb") as log:
+            log.seek(self._offset)
+            data = log.read()
+        whole = data[: data.rfind(b"\n") + 1]  # a line still being written is read next time
+        self._offset += len(whole)
+        lines = whole.decode("utf-8", "replace").splitlines()
+        return [json.loads(line.split(MARK, 1)[1]) for line in lines if MARK in line]
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def _row(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Count, latency (median, p95, total) and tokens evaluated (median, total) of some requests."""
+    if not requests:
+        return {"count": 0}
+    latencies = [r["latency_ms"] for r in requests]
+    tokens = [r["evaluated"] for r in requests]
+    return {
+        "count": len(requests),
+        "median_ms": statistics.median(latencies),
+        "p95_ms": _p95(latencies),
+        "total_s": sum(latencies) / 1000,
+        "median_evaluated": statistics.median(tokens),
+        "total_evaluated": sum(tokens),
+    }
+
+
+def breakdown(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The requests by how they were answered; those first on their line; those generated, by where their
+    time went (queue, to the first token, after it)."""
+    by = {kind: _row([r for r in requests if r["answered"].get("how", "unknown") == kind]) for kind in KINDS}
+    generated = [r["answered"] for r in requests if r["answered"].get("how") in ("budget", "end")]
+    return {
+        "all": _row(requests),
+        "by_how": {kind: row for kind, row in by.items() if row["count"]},
+        "line_first": _row([r for r in requests if r["line_first"]]),
+        "line_first_generated": _row(
+            [r for r in requests if r["line_first"] and r["answered"].get("how") in ("budget", "end")]
+        ),
+        "later_on_line_generated": _row(
+            [r for r in requests if not r["line_first"] and r["answered"].get("how") in ("budget", "end")]
+        ),
+        "generated_ms": {
+            part: statistics.median(a[part] for a in generated) if generated else 0.0
+            for part in ("queued_ms", "first_token_ms", "past_first_token_ms")
+        },
+    }
+
+
+def _cells(row: dict[str, Any]) -> str:
+    if not row.get("count"):
+        return "0 | | | |"
+    return (
+        f"{row['count']} | {row['median_ms']:,.0f} | {row['p95_ms']:,.0f} | "
+        f"{row['median_evaluated']:,.0f} ({row['total_evaluated']:,})"
+    )
+
+
+def compare(runs: dict[str, dict[str, Any]]) -> None:
+    """A table: a row per way of answering, for each run its requests' count, median and p95 latency, and
+    the median (total) prompt tokens evaluated."""
+    names = list(runs)
+    heads = " | ".join(f"{name}: requests | median ms | p95 ms | evaluated median (sum)" for name in names)
+    print(f"| answered by | {heads} |")
+    print("|---|" + "---|---|---|---|" * len(names))
+    kinds = [kind for kind in KINDS if any(kind in run["by_how"] for run in runs.values())]
+    for kind in kinds:
+        print(f"| {kind} | " + " | ".join(_cells(runs[n]["by_how"].get(kind, {})) for n in names) + " |")
+    for label, key in (
+        ("all", "all"),
+        ("first on its line", "line_first"),
+        ("generated, first on its line", "line_first_generated"),
+        ("generated, later on its line", "later_on_line_generated"),
+    ):
+        print(f"| {label} | " + " | ".join(_cells(runs[n][key]) for n in names) + " |")
+    for name in names:
+        parts = runs[name]["generated_ms"]
+        print(f"{name}: generated requests' median ms: " + ", ".join(f"{k} {v:,.0f}" for k, v in parts.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="typing_replay --json files, e.g. before then now")
+    parser.add_argument("--user", default="tab-or-nothing")
+    args = parser.parse_args()
+    found = {}
+    for path in args.runs:
+        requests = json.loads(path.read_text())["users"][args.user]["systems"]["tabwise"]["per_request"]
+        found[path.stem] = breakdown(requests)
+    compare(found)
+
+
+if __name__ == "__main__":
+    main()
