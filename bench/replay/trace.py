@@ -128,16 +128,45 @@ def compare(runs: dict[str, dict[str, Any]]) -> None:
         print(f"{name}: generated requests' median ms: " + ", ".join(f"{k} {v:,.0f}" for k, v in parts.items()))
 
 
+def _place(request: dict[str, Any]) -> tuple[str, int] | None:
+    answered = request["answered"]
+    return (answered["document"], answered["cursor"]) if "cursor" in answered else None
+
+
+def transitions(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """For the requests made at the same place (document and cursor) in both runs, how each run answered:
+    {before's way: {now's way: count}}."""
+    first = {place: r for r in before if (place := _place(r)) is not None}
+    found: dict[str, dict[str, int]] = {}
+    for request in now:
+        if (place := _place(request)) is None or place not in first:
+            continue
+        was, became = first[place]["answered"]["how"], request["answered"]["how"]
+        found.setdefault(was, {}).setdefault(became, 0)
+        found[was][became] += 1
+    return found
+
+
+def print_transitions(names: list[str], found: dict[str, dict[str, int]]) -> None:
+    """The same places in two runs: a row per way the first answered, the second's ways with counts."""
+    print(f"\nthe same places in both runs: {names[0]} -> {names[1]}")
+    for was, became in found.items():
+        print(f"  {was} ({sum(became.values())}): " + ", ".join(f"{how} {count}" for how, count in became.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="typing_replay --json files, e.g. before then now")
     parser.add_argument("--user", default="tab-or-nothing")
     args = parser.parse_args()
-    found = {}
-    for path in args.runs:
-        requests = json.loads(path.read_text())["users"][args.user]["systems"]["tabwise"]["per_request"]
-        found[path.stem] = breakdown(requests)
-    compare(found)
+    requests = {
+        path.stem: json.loads(path.read_text())["users"][args.user]["systems"]["tabwise"]["per_request"]
+        for path in args.runs
+    }
+    compare({name: breakdown(each) for name, each in requests.items()})
+    names = list(requests)
+    if len(names) == 2:
+        print_transitions(names, transitions(requests[names[0]], requests[names[1]]))
 
 
 if __name__ == "__main__":
