@@ -76,20 +76,19 @@ def _row(requests: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def breakdown(requests: list[dict[str, Any]]) -> dict[str, Any]:
-    """The requests by how they were answered; those first on their line; those generated, by where their
-    time went (queue, to the first token, after it)."""
+    """The requests by how they were answered; the first in each file (a cold prompt); the others first on
+    their line (the prompt's suffix evaluated again) and later on it; and the generated ones by where their
+    time went (the queue, to the first token, after it)."""
     by = {kind: _row([r for r in requests if r["answered"].get("how", "unknown") == kind]) for kind in KINDS}
     generated = [r["answered"] for r in requests if r["answered"].get("how") in ("budget", "end")]
+    warm = [r for r in requests if not r["first"] and r["answered"].get("how") in ("budget", "end")]
     return {
         "all": _row(requests),
         "by_how": {kind: row for kind, row in by.items() if row["count"]},
-        "line_first": _row([r for r in requests if r["line_first"]]),
-        "line_first_generated": _row(
-            [r for r in requests if r["line_first"] and r["answered"].get("how") in ("budget", "end")]
-        ),
-        "later_on_line_generated": _row(
-            [r for r in requests if not r["line_first"] and r["answered"].get("how") in ("budget", "end")]
-        ),
+        "first_in_file": _row([r for r in requests if r["first"]]),  # the cold prompt
+        "line_first": _row([r for r in requests if r["line_first"] and not r["first"]]),
+        "line_first_generated": _row([r for r in warm if r["line_first"]]),
+        "later_on_line_generated": _row([r for r in warm if not r["line_first"]]),
         "generated_ms": {
             part: statistics.median(a[part] for a in generated) if generated else 0.0
             for part in ("queued_ms", "first_token_ms", "past_first_token_ms")
@@ -99,7 +98,7 @@ def breakdown(requests: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _cells(row: dict[str, Any]) -> str:
     if not row.get("count"):
-        return "0 | | | |"
+        return "0 | | | "
     return (
         f"{row['count']} | {row['median_ms']:,.0f} | {row['p95_ms']:,.0f} | "
         f"{row['median_evaluated']:,.0f} ({row['total_evaluated']:,})"
@@ -118,8 +117,9 @@ def compare(runs: dict[str, dict[str, Any]]) -> None:
         print(f"| {kind} | " + " | ".join(_cells(runs[n]["by_how"].get(kind, {})) for n in names) + " |")
     for label, key in (
         ("all", "all"),
-        ("first on its line", "line_first"),
-        ("generated, first on its line", "line_first_generated"),
+        ("the first in its file (cold)", "first_in_file"),
+        ("first on its line, not the file's first", "line_first"),
+        ("generated, first on its line, not the file's first", "line_first_generated"),
         ("generated, later on its line", "later_on_line_generated"),
     ):
         print(f"| {label} | " + " | ".join(_cells(runs[n][key]) for n in names) + " |")
