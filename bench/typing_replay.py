@@ -2,7 +2,7 @@
 system and for two simulated users, in one run.
 
     python -m bench.typing_replay [--functions 3] [--seed 0] [--users accept-words tab-or-nothing]
-        [--naive] [--server PATH/llama-server] [--skip-in-process] [--verbose] [--json FILE]
+        [--naive] [--server PATH/llama-server] [--skip-in-process] [--verbose] [--json FILE] [--code DIR]
 
 Takes functions from jinja2's sources (installed with tabwise; nobody here wrote them), deletes each
 body and types it back. Two user models (bench/replay/users.py; `--users` picks, both by default), each
@@ -24,7 +24,10 @@ after the function's file was opened (the cold prompt). The systems (bench/repla
 
 - tabwise: the real language server over stdio (`python -m lsp_server`), didChange per keystroke,
   textDocument/inlineCompletion at each pause; the engine runs in the tabwise service the server starts
-  (in a private TABWISE_RUNTIME_DIR, stopped at the end);
+  (in a private TABWISE_RUNTIME_DIR, stopped at the end), which logs at debug level how it answered each
+  request (bench/replay/trace.py: the cache, following a running generation, its own generation at the
+  budget or at its end; tokens evaluated, time in the queue, to the first token and after it); `--code DIR`
+  runs the server and its service from another commit's sources, driven by this replay (the same requests);
 - in-process (the baseline for the service's cost; left out with `--skip-in-process`): the same
   keystrokes and requests sent straight to a `completion.engine.Engine` in this process, as the language
   server did before the service, with the same settings; the two take the functions in turn, each in a
@@ -49,6 +52,7 @@ a line does not type it), so latencies are compared as distributions.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -66,7 +70,8 @@ from bench.replay.users import USER_MODELS, UserModel
 def tabwise_pair(chosen: list[Task], user: UserModel, args: argparse.Namespace) -> dict[str, Measure]:
     """The language server and the in-process engine, function by function, alternating which goes first."""
     served, baseline = Measure(user, args.verbose), Measure(user, args.verbose)
-    systems = [("tabwise", run_tabwise, served), ("in-process", run_in_process, baseline)]
+    served_by = functools.partial(run_tabwise, code=args.code)
+    systems = [("tabwise", served_by, served), ("in-process", run_in_process, baseline)]
     for number, task in enumerate(chosen):
         for name, run, measure in systems if number % 2 == 0 else systems[::-1]:
             print(f"-- {user.name}, {task.name}: {name}", file=sys.stderr)
@@ -78,7 +83,7 @@ def one_user(chosen: list[Task], user: UserModel, args: argparse.Namespace) -> d
     """Every system the options ask for, with this user typing the same bodies into each."""
     if args.skip_in_process:
         print(f"-- {user.name}: tabwise", file=sys.stderr)
-        measures = {"tabwise": run_tabwise(chosen, args.threads, Measure(user, args.verbose))}
+        measures = {"tabwise": run_tabwise(chosen, args.threads, Measure(user, args.verbose), args.code)}
     else:
         measures = tabwise_pair(chosen, user, args)
     if args.naive:
@@ -109,6 +114,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--naive", action="store_true", help="also the naive way (the slowest: ~15 s a request)")
     parser.add_argument("--skip-in-process", action="store_true", help="leave out the in-process engine")
     parser.add_argument("--verbose", action="store_true", help="print every request")
+    parser.add_argument(
+        "--code", type=Path, help="run the language server from these tabwise sources (another commit's worktree)"
+    )
     return parser.parse_args()
 
 

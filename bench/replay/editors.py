@@ -16,6 +16,9 @@ from typing import Any
 from bench.processes import private_runtime, runtime_env, stop_services
 from bench.replay.measure import REQUEST_S, Measure, replay
 from bench.replay.tasks import Task
+from bench.replay.trace import TraceLog
+from completion.service.rundir import RunDir
+from completion.service.server import LOG_LEVEL_ENV
 from completion.types import FimRequest
 
 
@@ -51,13 +54,16 @@ class EditorTypist(ABC):
     async def accept(self, text: str) -> None:
         self._change(text)
 
+    def answered(self) -> dict[str, Any]:
+        return {}  # the in-process engine's debug lines are not collected
+
 
 class LspTypist(EditorTypist):
     """The real language server: didChange per key (and one per accept), inlineCompletion to ask."""
 
-    def __init__(self, client: Any, uri: str, line: int) -> None:
+    def __init__(self, client: Any, uri: str, line: int, trace: TraceLog) -> None:
         super().__init__(line)
-        self.client, self.uri = client, uri
+        self.client, self.uri, self.trace = client, uri, trace
 
     def _change(self, text: str) -> None:
         from lsprotocol import types
@@ -84,41 +90,51 @@ class LspTypist(EditorTypist):
         suggestion = result.items[0].insert_text if result and result.items else ""
         return (suggestion if isinstance(suggestion, str) else suggestion.value), int(status.lastEvaluatedTokens)
 
+    def answered(self) -> dict[str, Any]:
+        return self.trace.next_answered()
 
-def run_tabwise(tasks_: list[Task], threads: int, measure: Measure) -> Measure:
+
+def run_tabwise(tasks_: list[Task], threads: int, measure: Measure, code: Path | None = None) -> Measure:
     """The language server, with the service it starts in a private runtime directory (stopped after);
-    adds to `measure`."""
+    adds to `measure`. With `code` (a folder of tabwise's sources, another commit's worktree), the server
+    and its service run that code, driven by this replay."""
     with private_runtime("tw-replay-") as folder:
         try:
-            return asyncio.run(asyncio.wait_for(_run_tabwise(tasks_, threads, measure, folder), 3 * 3600))
+            return asyncio.run(asyncio.wait_for(_run_tabwise(tasks_, threads, measure, folder, code), 3 * 3600))
         finally:
             stop_services(folder / "run")
 
 
-async def _run_tabwise(tasks_: list[Task], threads: int, measure: Measure, folder: Path) -> Measure:
-    """Each task in a document of its own, opened just before it is typed into."""
+async def _run_tabwise(tasks_: list[Task], threads: int, measure: Measure, folder: Path, code: Path | None) -> Measure:
+    """Each task in a document of its own, opened just before it is typed into; how each request was
+    answered is read from the service's debug lines."""
     from lsprotocol import types
 
-    client = await _started(threads, folder)
+    client = await _started(threads, folder, code)
+    trace = TraceLog(RunDir(folder / "run").log)
+    trace.skip()
     for number, task in enumerate(tasks_):
         uri = f"file:///replay/task{number}.py"
         text = task.before + task.after
         item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
         client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
-        await replay(task, LspTypist(client, uri, task.before.count("\n")), measure)
+        await replay(task, LspTypist(client, uri, task.before.count("\n"), trace), measure)
     await asyncio.wait_for(client.shutdown_async(None), 30)
     client.exit(None)
     await asyncio.wait_for(client.stop(), 30)
     return measure
 
 
-async def _started(threads: int, folder: Path) -> Any:
-    """A language server initialized with the user's defaults (only `threads` set), its model loaded."""
+async def _started(threads: int, folder: Path, code: Path | None) -> Any:
+    """A language server (from `code` if given) initialized with the user's defaults (only `threads` set),
+    its model loaded, its service logging a line per completion."""
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("typing-replay", "1")
-    env = {**os.environ, **runtime_env(folder)}
+    env = {**os.environ, **runtime_env(folder), LOG_LEVEL_ENV: "debug"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code.resolve())
     await client.start_io(sys.executable, "-m", "lsp_server", env=env, cwd=str(folder))
     options = {"threads": threads}  # everything else as a user gets it
     params = types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.replay.tasks import Task
 from bench.replay.users import UserModel, right_chars
@@ -25,11 +25,21 @@ class Measure:
     accepted: list[int] = field(default_factory=list)  # characters the user took (0: typed on)
     right: list[int] = field(default_factory=list)  # characters matching what comes next
     first: list[bool] = field(default_factory=list)  # the first request after the function's file was opened
+    # Per request: the above, its line in the body, whether it was the first on that line (the prompt's
+    # suffix evaluated again), and how the system says it answered (tabwise: bench/replay/trace.py).
+    requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, latency_ms: float, evaluated: int, suggestion: str, truth: str, first: bool) -> str:
+    def add(
+        self, latency_ms: float, evaluated: int, suggestion: str, truth: str, first: bool, where: dict[str, Any]
+    ) -> str:
         """One request: its latency, prompt tokens evaluated, and the suggestion against what comes next;
-        returns what the user takes of it."""
+        `where` is its line, whether it is the line's first request and how it was answered; returns what
+        the user takes of it."""
         taken = self.user.take(suggestion, truth)
+        self.requests.append(
+            {"latency_ms": round(latency_ms, 1), "evaluated": evaluated, "chars": len(suggestion), "taken": len(taken)}
+            | {"first": first, **where}
+        )
         self.latencies_ms.append(latency_ms)
         self.evaluated.append(evaluated)
         self.lengths.append(len(suggestion))
@@ -38,7 +48,9 @@ class Measure:
         self.first.append(first)
         if self.verbose:
             wanted = "" if taken == suggestion else f"  wanted {truth[:30]!r}"
-            print(f"{latency_ms:8.0f} ms {evaluated:5d} tokens {len(taken):3d} taken  {suggestion[:50]!r}{wanted}")
+            how = where["answered"].get("how", "")  # tabwise's way of answering (bench/replay/trace.py)
+            shown = f"{suggestion[:50]!r}{wanted}"
+            print(f"{latency_ms:8.0f} ms {evaluated:5d} tokens {len(taken):3d} taken {how:>12} {shown}")
         return taken
 
 
@@ -55,12 +67,16 @@ class Typist(Protocol):
         """The suggestion at the cursor, and the prompt tokens evaluated for it."""
         ...
 
+    def answered(self) -> dict[str, Any]:
+        """How the system says it answered the last request ({}: it does not say)."""
+        ...
+
 
 async def replay(task: Task, typist: Typist, measure: Measure) -> None:
     """Type the body into `typist` (just opened): at each of the user's pauses ask, take what the user takes,
     and after an accept ask again at the new cursor (as an editor does) until nothing is taken; then type on
     to the next pause."""
-    user, offset, first = measure.user, 0, True
+    user, offset, first, line = measure.user, 0, True, -1
     points = user.pauses(task.body)
     while offset < len(task.body):
         stop = next((point for point in points if point > offset), len(task.body))
@@ -70,7 +86,9 @@ async def replay(task: Task, typist: Typist, measure: Measure) -> None:
             asked_at = time.perf_counter()
             suggestion, evaluated = await typist.ask()
             latency_ms = (time.perf_counter() - asked_at) * 1000
-            taken = measure.add(latency_ms, evaluated, suggestion, task.body[offset:], first)
+            where = {"line": task.body.count("\n", 0, offset), "answered": typist.answered()}
+            where["line_first"], line = where["line"] != line, where["line"]
+            taken = measure.add(latency_ms, evaluated, suggestion, task.body[offset:], first, where)
             first = False
             if not taken:
                 break
@@ -94,3 +112,6 @@ class TextTypist:
 
     async def ask(self) -> tuple[str, int]:
         return self.answer(self.task.before + self.typed, self.task.after)
+
+    def answered(self) -> dict[str, Any]:
+        return {}

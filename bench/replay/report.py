@@ -42,6 +42,7 @@ def summary(measure: Measure, characters: int) -> dict[str, Any]:
         "right_per_request": statistics.mean(measure.right),
         "evaluated_per_request": statistics.mean(measure.evaluated),
         "latencies_ms": latencies,
+        "per_request": measure.requests,  # each request: latency, tokens, line, how it was answered
     }
 
 

@@ -25,6 +25,7 @@ from completion.fim.plan import Mode
 from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.fim.running import Prepared, Running, prepare
 from completion.fim.shaper import Shaper
+from completion.fim.trace import trace
 from completion.runtime import Backend, Generation, SamplingParams
 from completion.runtime.host import ModelHost
 from completion.schedule.worker import PRIORITY_BACKGROUND, PRIORITY_INLINE, Job, Worker
@@ -77,14 +78,18 @@ class FimPipeline:
         prepared = prepare(request, self._documents.syntax)
         job: Job[Suggestion] = Job(lambda job: self._run(prepared, job), PRIORITY_INLINE, request.document)
         if prepared.plan.mode is Mode.NONE:
+            trace(job, request, "nothing")
             job.finish_now(Suggestion("", StopReason.STOP))
         elif self.running.follows(prepared, job):
+            trace(job, request, "follow")  # may be answered already: the callback then runs at once
             self.last.record(0)  # answered from a generation already running, not one of its own
         elif (cached := self._cache.lookup(request)) is not None:
+            trace(job, request, "cache")
             self._worker.supersede(request.document)
             self.last.record(0, 0.0)  # answered without the model
             job.finish_now(Suggestion(cached, StopReason.CACHED))
         else:
+            trace(job, request, "queued")
             self._worker.submit(job)
         return job
 

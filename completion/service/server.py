@@ -32,6 +32,7 @@ from completion.service.protocol import PROTOCOL_VERSION, LineSplitter, TooLong,
 
 log = logging.getLogger(__name__)
 DEFAULT_IDLE_EXIT_S = 600.0  # with no client for 10 minutes the service exits and frees the model's memory
+LOG_LEVEL_ENV = "TABWISE_LOG_LEVEL"  # the engine's (completion.*) log level in the service's log; INFO unset
 HANDSHAKE_TIMEOUT_S = 10.0  # a connection that does not say hello in time is closed
 READ_BYTES = 256 * 1024
 
@@ -285,3 +286,11 @@ def _log_to(path: Path, echo: bool) -> None:
     if echo:
         handlers.append(logging.StreamHandler(sys.stderr))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s: %(message)s", handlers=handlers)
+    logging.getLogger("completion").setLevel(engine_log_level(os.environ.get(LOG_LEVEL_ENV, "")))
+
+
+def engine_log_level(name: str) -> int:
+    """The engine's log level from TABWISE_LOG_LEVEL ("debug" adds a line per completion: fim/trace.py);
+    INFO when unset or not a level's name (a typo must not silence the log)."""
+    level = logging.getLevelName(name.strip().upper())
+    return level if isinstance(level, int) else logging.INFO
