@@ -65,13 +65,18 @@ class ShortPrompt:
     suffix_tokens: int
 
 
+def in_time(uncached: int, rate: float | None, budget_s: float) -> bool:
+    """Whether evaluating `uncached` tokens at `rate` (tokens per second; None: not measured, so not known to
+    be in time) takes at most SHARE of `budget_s`."""
+    return uncached == 0 or (rate is not None and uncached <= rate * SHARE * budget_s)
+
+
 def short_prompt(uncached: int, rate: float | None, budget_s: float, suffix_tokens: int) -> ShortPrompt | None:
-    """The short prompt to answer from, where evaluating `uncached` tokens at `rate` (tokens per second;
-    None: not measured) would take more than SHARE of `budget_s`; None: the full prompt is in time."""
-    within_s = SHARE * budget_s
-    if rate is not None and uncached <= rate * within_s:
+    """The short prompt to answer from, where the `uncached` tokens would not be evaluated in time;
+    None: the full prompt is in time."""
+    if in_time(uncached, rate, budget_s):
         return None
-    tokens = MIN_SHORT_TOKENS if rate is None else max(MIN_SHORT_TOKENS, int(rate * within_s))
+    tokens = MIN_SHORT_TOKENS if rate is None else max(MIN_SHORT_TOKENS, int(rate * SHARE * budget_s))
     if uncached < COLD_FACTOR * tokens:
         return None  # it would save too little to answer from less context
     return ShortPrompt(tokens, min(suffix_tokens, int(tokens * SUFFIX_SHARE)))

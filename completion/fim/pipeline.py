@@ -18,7 +18,7 @@ from completion.context.documents import Documents
 from completion.context.gatherer import CodeContext
 from completion.errors import RequestError
 from completion.fim.cache import SuggestionCache
-from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, short_prompt
+from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, in_time, short_prompt
 from completion.fim.confidence import Confidence
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
@@ -161,20 +161,38 @@ class FimPipeline:
         self._layouts[key] = prompt.layout
         return prompt
 
-    def _short(
-        self, backend: Backend, prepared: Prepared, prompt: FimPrompt, job: Job[Suggestion]
-    ) -> ShortPrompt | None:
-        """For a live request whose full `prompt` would not be evaluated in time (no KV cache holds most of
-        it: a file just opened), the short prompt to answer from (completion/fim/cold.py), the full one then
-        warmed behind it (queued now: a request that ends this one's generation must not skip it); else None."""
-        if job.priority != PRIORITY_INLINE or not self._host.config.short_cold_prompts or prepared.key in self._cold:
-            return None  # a speculation is not waited for; a document's later requests keep their full context
-        budget_ms = prepared.request.time_budget_ms or self._host.config.time_budget_ms
-        uncached = backend.uncached_tokens(prompt.text, prepared.key)
-        short = short_prompt(uncached, self._rate.value, budget_ms / 1000, self._host.config.suffix_tokens)
+    def _asked(
+        self, backend: Backend, prepared: Prepared, prompt: FimPrompt, fim: FimFormat, job: Job[Suggestion]
+    ) -> tuple[str, str, bool]:
+        """The prompt to generate from, its KV sequence, and whether the full `prompt` is warmed behind it.
+        The full prompt where it is evaluated in time; else, for a live request, the prompt whose anchor is a
+        line behind where the KV cache holds more of it (a line's first requests: completion/fim/prompt.py),
+        or a short prompt (a file just opened: completion/fim/cold.py), the full one then warmed (queued now:
+        a request that ends this one's generation must not skip it)."""
+        key = prepared.key
+        if job.priority != PRIORITY_INLINE:
+            return prompt.text, key, False  # a speculation is not waited for
+        budget_s = (prepared.request.time_budget_ms or self._host.config.time_budget_ms) / 1000
+        uncached = backend.uncached_tokens(prompt.text, key)
+        if in_time(uncached, self._rate.value, budget_s):
+            return prompt.text, key, False
+        if prompt.lagged and backend.uncached_tokens(prompt.lagged, key) < uncached:
+            text, sequence = prompt.lagged, key
+        elif (short := self._short(prepared, uncached, budget_s)) is not None:
+            text, sequence = self._prompt(prepared, fim, short).text, cold_sequence(key)
+        else:
+            return prompt.text, key, False
+        self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, key, warm))
+        return text, sequence, True
+
+    def _short(self, prepared: Prepared, uncached: int, budget_s: float) -> ShortPrompt | None:
+        """The short prompt for a document's first request that is late; a document's later requests keep
+        their full context."""
+        if not self._host.config.short_cold_prompts or prepared.key in self._cold:
+            return None
+        short = short_prompt(uncached, self._rate.value, budget_s, self._host.config.suffix_tokens)
         if short is not None:
             self._cold[prepared.key] = True
-            self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, warm))
         return short
 
     def _sampling(self, prepared: Prepared, fim: FimFormat) -> SamplingParams:
@@ -192,16 +210,13 @@ class FimPipeline:
         job.raise_if_cancelled()
         if job.priority == PRIORITY_INLINE and (cached := self._cache.lookup(prepared.request)) is not None:
             return Suggestion(cached, StopReason.CACHED)  # written while this one waited
-        prompt = self._prompt(prepared, traits.fim)
-        short = self._short(backend, prepared, prompt, job)
-        asked = self._prompt(prepared, traits.fim, short) if short else prompt
-        sequence = cold_sequence(prepared.key) if short else prepared.key
+        asked, sequence, warming = self._asked(backend, prepared, self._prompt(prepared, traits.fim), traits.fim, job)
         continuation = continuation or self.running.make(prepared, job)
         self.running.start(continuation)  # typing what it writes follows it, from its first token on
         shaper = Shaper(prepared.request, prepared.plan, prepared.rules, Confidence.of(self._host.config))
         params = self._sampling(prepared, traits.fim)
         asked_at = time.perf_counter()
-        generation = backend.generate(asked.text, params, sequence, lambda: not job.cancelled)
+        generation = backend.generate(asked, params, sequence, lambda: not job.cancelled)
         first_at = self._write(generation, prepared, job, continuation, shaper, began)
         self._rate.note(generation.prompt_tokens - generation.reused_tokens, first_at - asked_at)
         cut = not shaper.stopped and generation.stop_reason not in (StopReason.END, StopReason.STOP)
@@ -212,7 +227,7 @@ class FimPipeline:
             self._cache.put(prepared.request, suggestion.text)
         continuation.end(self._answer_from_cache, self._resubmit)
         if job.priority == PRIORITY_INLINE:
-            self._look_ahead(prepared, job, suggestion, shaper.text, cold=short is not None)
+            self._look_ahead(prepared, job, suggestion, shaper.text, warming)
         return suggestion
 
     def _write(
@@ -272,16 +287,16 @@ class FimPipeline:
             job.answer(Suggestion(shown, StopReason.TIME, cost))
 
     def _look_ahead(
-        self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str, cold: bool
+        self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str, warming: bool
     ) -> None:
-        """After a live suggestion: note its cost, and ready what follows its acceptance; not after one from a
-        short prompt (`cold`), whose full prompt is being warmed: the next request here needs that first."""
+        """After a live suggestion: note its cost, and ready what follows its acceptance; not where the full
+        prompt is being warmed (`warming`): the next request here needs that first."""
         if not job.answered:
             self.last.record(suggestion.timings.evaluated_tokens, suggestion.timings.total_ms)
         accepted = replace(prepared.request, prefix=prepared.request.prefix + suggestion.text)
         if suggestion.stop_reason is StopReason.END and len(suggestion.text.rstrip()) == len(written.rstrip()):
             self._cache.put(accepted, "")  # the model ended the middle itself: it joins the code below
-        elif not cold and self._host.config.speculate and suggestion.text:
+        elif not warming and self._host.config.speculate and suggestion.text:
             self._speculate(accepted)
 
     def _speculate(self, accepted: FimRequest) -> None:

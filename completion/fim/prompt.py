@@ -14,6 +14,10 @@ line). So a keystroke re-evaluates only the typed text, never the suffix, and th
 enough to say where the code goes: it is paid once a line, not once a keystroke. (Across lines the
 middle grows long, and the small model then writes on as a plain language model would: trailing
 comments, 416 characters saved of 1,010 on the typing replay against 468 with the anchor kept to a line.)
+A line's first request moves the anchor, so its suffix is evaluated again (~130 tokens, longer than a
+request's time budget on 2 cores); the prompt also comes `lagged`, with the anchor before it kept a line
+behind, which the KV cache holds: the pipeline asks that one while the new anchor's prompt is not yet
+evaluated, and warms that in the background.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class Layout:
     anchored: str = ""  # the prompt up to its anchor, where the prefix part ends ("" for none yet)
     suffix: str = ""  # the suffix shown after it
     suffix_end: int = 0  # its last line, counted from the cursor's
+    behind: str = ""  # the anchor before this one, on the line before ("" for none): its prompt is cached
+    behind_suffix: str = ""  # the suffix shown after that one
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class FimPrompt:
     files_shown: int  # how many context files fit
     snippets_shown: int  # how many same-file snippets fit in the folded view
     layout: Layout
+    lagged: str = ""  # the same prompt with the anchor a line behind, where it holds ("" for none)
 
 
 def _tokens(lines: list[str], count: TokenCounter) -> int:
@@ -172,13 +179,22 @@ def build_fim_prompt(
     lead, code = _lead_and_code(request, fmt, notes, head, files_text, prefix)  # files_text: "" if none shown
     opening, between, closing = fmt.infill_markers
     to_cursor = lead + opening + code  # the prompt up to the cursor, were the anchor here
-    if previous is not None and _anchor_holds(previous, to_cursor, request.suffix):
+    behind, behind_suffix = "", ""
+    if previous is not None and _anchor_holds(previous.anchored, previous.suffix, to_cursor, request.suffix):
         anchored, suffix, suffix_end = previous.anchored, previous.suffix, previous.suffix_end
+        behind, behind_suffix = previous.behind, previous.behind_suffix
     else:
         anchored = to_cursor
-    layout = Layout(start, scopes, head, shown, files_text, files_shown, anchored, suffix, suffix_end)
+        if previous is not None:  # the anchor moves: the one before it is kept as the lagged prompt's
+            behind, behind_suffix = previous.anchored, previous.suffix
+    layout = Layout(
+        start, scopes, head, shown, files_text, files_shown, anchored, suffix, suffix_end, behind, behind_suffix
+    )
     text = anchored + between + suffix + closing + to_cursor[len(anchored) :]
-    return FimPrompt(text, start, suffix_end, files_shown, shown, layout)
+    lagged = ""
+    if _anchor_holds(behind, behind_suffix, to_cursor, request.suffix, lines=1):
+        lagged = behind + between + behind_suffix + closing + to_cursor[len(behind) :]
+    return FimPrompt(text, start, suffix_end, files_shown, shown, layout, lagged)
 
 
 def _chosen_start(lines: list[str], whole: int, folded: int, count: TokenCounter, previous: Layout | None) -> int:
@@ -205,15 +221,15 @@ def _lead_and_code(
     return lead, notes + head + prefix
 
 
-def _anchor_holds(previous: Layout, to_cursor: str, suffix: str) -> bool:
-    """Whether the previous prompt's anchor still splits this one: nothing before it changed, the text
-    after the cursor still begins with the suffix it showed (typing inserts at the cursor), and the
-    cursor is still on the anchor's line."""
+def _anchor_holds(anchored: str, shown_suffix: str, to_cursor: str, suffix: str, lines: int = 0) -> bool:
+    """Whether an earlier prompt's anchor still splits this one: nothing before it changed, the text after
+    the cursor still begins with the suffix it showed (typing inserts at the cursor), and the cursor is at
+    most `lines` below the anchor's line."""
     return (
-        bool(previous.anchored)
-        and to_cursor.startswith(previous.anchored)
-        and suffix.startswith(previous.suffix)
-        and "\n" not in to_cursor[len(previous.anchored) :]
+        bool(anchored)
+        and to_cursor.startswith(anchored)
+        and suffix.startswith(shown_suffix)
+        and to_cursor.count("\n", len(anchored)) <= lines
     )
 
 
