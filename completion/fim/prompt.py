@@ -41,6 +41,30 @@ TokenCounter = Callable[[str], int]
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """Where a prompt's prefix part ends (its anchor) and the suffix shown after it."""
+
+    prompt: str = ""  # the prompt up to the anchor ("" for none)
+    suffix: str = ""
+    suffix_end: int = 0  # the suffix's last line, counted from the cursor's
+
+    def holds(self, to_cursor: str, suffix: str, lines: int = 0) -> bool:
+        """Whether this anchor still splits a prompt that runs `to_cursor`: nothing before it changed, the
+        text after the cursor still begins with the suffix it showed (typing inserts at the cursor), and the
+        cursor is at most `lines` below the anchor's line."""
+        return (
+            bool(self.prompt)
+            and to_cursor.startswith(self.prompt)
+            and suffix.startswith(self.suffix)
+            and to_cursor.count("\n", len(self.prompt)) <= lines
+        )
+
+    def text(self, to_cursor: str, between: str, closing: str) -> str:
+        """The prompt split at this anchor: what was typed since follows the middle marker."""
+        return self.prompt + between + self.suffix + closing + to_cursor[len(self.prompt) :]
+
+
+@dataclass(frozen=True)
 class Layout:
     """What a document's prompt fixed, kept for its next prompt so that the prompt's start stays put."""
 
@@ -50,11 +74,8 @@ class Layout:
     head_snippets: int  # snippets in it
     files: str = ""  # other files shown above it
     files_shown: int = 0
-    anchored: str = ""  # the prompt up to its anchor, where the prefix part ends ("" for none yet)
-    suffix: str = ""  # the suffix shown after it
-    suffix_end: int = 0  # its last line, counted from the cursor's
-    behind: str = ""  # the anchor before this one, on the line before ("" for none): its prompt is cached
-    behind_suffix: str = ""  # the suffix shown after that one
+    anchor: Anchor = Anchor()
+    behind: Anchor = Anchor()  # the anchor before this one, on the line before: its prompt is cached
 
 
 @dataclass(frozen=True)
@@ -179,22 +200,13 @@ def build_fim_prompt(
     lead, code = _lead_and_code(request, fmt, notes, head, files_text, prefix)  # files_text: "" if none shown
     opening, between, closing = fmt.infill_markers
     to_cursor = lead + opening + code  # the prompt up to the cursor, were the anchor here
-    behind, behind_suffix = "", ""
-    if previous is not None and _anchor_holds(previous.anchored, previous.suffix, to_cursor, request.suffix):
-        anchored, suffix, suffix_end = previous.anchored, previous.suffix, previous.suffix_end
-        behind, behind_suffix = previous.behind, previous.behind_suffix
-    else:
-        anchored = to_cursor
-        if previous is not None:  # the anchor moves: the one before it is kept as the lagged prompt's
-            behind, behind_suffix = previous.anchored, previous.suffix
-    layout = Layout(
-        start, scopes, head, shown, files_text, files_shown, anchored, suffix, suffix_end, behind, behind_suffix
-    )
-    text = anchored + between + suffix + closing + to_cursor[len(anchored) :]
-    lagged = ""
-    if _anchor_holds(behind, behind_suffix, to_cursor, request.suffix, lines=1):
-        lagged = behind + between + behind_suffix + closing + to_cursor[len(behind) :]
-    return FimPrompt(text, start, suffix_end, files_shown, shown, layout, lagged)
+    anchor, behind = Anchor(to_cursor, suffix, suffix_end), previous.anchor if previous else Anchor()
+    if previous is not None and previous.anchor.holds(to_cursor, request.suffix):
+        anchor, behind = previous.anchor, previous.behind  # else it moves to the cursor, the old one behind
+    layout = Layout(start, scopes, head, shown, files_text, files_shown, anchor, behind)
+    text = anchor.text(to_cursor, between, closing)
+    lagged = behind.text(to_cursor, between, closing) if behind.holds(to_cursor, request.suffix, lines=1) else ""
+    return FimPrompt(text, start, anchor.suffix_end, files_shown, shown, layout, lagged)
 
 
 def _chosen_start(lines: list[str], whole: int, folded: int, count: TokenCounter, previous: Layout | None) -> int:
@@ -219,18 +231,6 @@ def _lead_and_code(
         return "", notes + head + files + prefix
     lead = fmt.repo_header.format(repo="workspace") + files + fmt.current_file.format(path=request.path)
     return lead, notes + head + prefix
-
-
-def _anchor_holds(anchored: str, shown_suffix: str, to_cursor: str, suffix: str, lines: int = 0) -> bool:
-    """Whether an earlier prompt's anchor still splits this one: nothing before it changed, the text after
-    the cursor still begins with the suffix it showed (typing inserts at the cursor), and the cursor is at
-    most `lines` below the anchor's line."""
-    return (
-        bool(anchored)
-        and to_cursor.startswith(anchored)
-        and suffix.startswith(shown_suffix)
-        and to_cursor.count("\n", len(anchored)) <= lines
-    )
 
 
 def _notes_block(notes: str, comment: str, count: TokenCounter, budget: int) -> str:
