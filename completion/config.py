@@ -59,14 +59,16 @@ class EngineConfig:
     max_tokens: int = field(default=64, metadata=PER_CLIENT)
     time_budget_ms: int = field(default=1000, metadata=PER_CLIENT)
     # Fill-in-the-middle, from the model's own token probabilities (completion/fim/confidence.py; runtimes
-    # that give none show all): a suggestion whose first line the model finds less likely than
-    # `confidence_hold` is not shown, and one is cut before the first token less likely than `confidence_cut`.
-    # 0 turns a rule off. Calibrated by bench/calibrate_confidence.py on 164 places in 4 of tabwise's own
-    # functions (the default model): shown-but-nothing-taken 124 -> 83 for issue 25's user (tab-or-nothing)
-    # and 104 -> 71 for accept-words, wrong characters shown 14,889 -> 9,153; characters taken 1,059 -> 1,072
-    # and 1,803 -> 1,721 (docs/benchmarks.md). Higher holds hide more wrong ones and lose right ones.
-    confidence_hold: float = 0.1
-    confidence_cut: float = 0.25
+    # that give none show all): a suggestion whose beginning (its first 3 tokens of code) the model finds
+    # less likely than `confidence_hold` is not shown, and one is cut before the first token past them less
+    # likely than `confidence_cut`. 0 turns a rule off. bench/calibrate_confidence.py on 164 places in 4 of
+    # tabwise's own functions (the default model) chose 0.3 and 0.2: shown-but-nothing-taken 124 -> 79 for
+    # issue 25's user (tab-or-nothing) and 104 -> 65 for accept-words, wrong characters shown 14,889 ->
+    # 9,085, characters taken 1,059 = 1,059 and 1,803 -> 1,752 (docs/benchmarks.md). Off by default: in
+    # JupyterLab they held back the kernel-aware `df["` -> column suggestion (tests/editors/test_jupyterlab.py),
+    # one of several right answers, which a token's probability cannot tell from a guess.
+    confidence_hold: float = 0.0
+    confidence_cut: float = 0.0
     # Chat (ask/explain): longest answer in tokens, and sampling.
     chat_max_tokens: int = field(default=768, metadata=PER_CLIENT)
     chat_temperature: float = 0.2

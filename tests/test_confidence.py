@@ -51,8 +51,10 @@ def test_an_unsure_first_line_is_held_back() -> None:
     text, noted = tokens(("total", math.log(0.5)), (" = a", math.log(0.8)), ("\n", SURE))
     assert end_of(text, noted, Confidence(hold=0.5)) == 0  # 0.5 x 0.8 x 0.95 < 0.5
     assert end_of(text, noted, Confidence(hold=0.3)) is None
-    first, noted = tokens(("total", UNSURE))
-    assert end_of(first, noted, Confidence(cut=0.3)) == 0  # unsure from its first token: nothing before it
+    first, noted = tokens(("\n    ", SURE), ("total", UNSURE), (" = a", SURE))
+    assert end_of(first, noted, Confidence(cut=0.3)) is None  # its first token of code is the hold's to judge
+    assert end_of(first, noted, Confidence(hold=0.3, cut=0.3)) == 0  # one of several names: held back if unlikely
+    assert end_of(first, noted, Confidence(hold=0.1, cut=0.3)) is None  # `df["` -> `region"]`: one of 3 columns
 
 
 def test_within_a_line_the_cut_is_at_a_word_end_where_the_text_stands() -> None:
@@ -60,9 +62,9 @@ def test_within_a_line_the_cut_is_at_a_word_end_where_the_text_stands() -> None:
     assert end_of(text, noted, Confidence(cut=0.3), "    return ") == len("sum(values) /")
     text, noted = tokens(("max", SURE), ("(items", SURE), (",", SURE), (" key", UNSURE), ("=len)", SURE))
     assert end_of(text, noted, Confidence(cut=0.3), "    return ") == len("max")  # never inside the bracket
-    text, noted = tokens(("value", SURE), (" = funct", SURE), ("ion", UNSURE))
+    text, noted = tokens(("value", SURE), (" =", SURE), (" funct", SURE), ("ion", UNSURE))
     assert end_of(text, noted, Confidence(cut=0.3)) == len("value =")  # never inside a word
-    text, noted = tokens(("print", SURE), ('("hello', SURE), (" world", UNSURE), ('")', SURE))
+    text, noted = tokens(("print", SURE), ("(", SURE), ('"hello', SURE), (" world", UNSURE), ('")', SURE))
     assert end_of(text, noted, Confidence(cut=0.3), "    ") == len("print")  # never inside the string
 
 

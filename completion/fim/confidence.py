@@ -2,12 +2,14 @@
 
 A small model writes a right line and then guesses, or guesses from the first token on; a wrong suggestion
 shown costs the user a read and a dismissal. Where the runtime gives each token's log-probability (llama.cpp
-in process, llama-server's `n_probs`, OpenAI's `logprobs`), a suggestion is held back whose first line the
-model finds unlikely, and cut before the first token it was unsure of: at the end of the last whole line
-before it that stands alone, or, within the first line, at the last word's end where the text stands
-(completion/fim/shape.py `standing_end`: no bracket or string left open). Pure: text and numbers in, an
-index out; the shaper applies it as the model writes. Thresholds: EngineConfig, calibrated by
-bench/calibrate_confidence.py.
+in process, llama-server's `n_probs`, OpenAI's `logprobs`), a suggestion is held back whose beginning (its
+first HOLD_TOKENS tokens of code) the model finds unlikely, and cut past them before the first token it was
+unsure of: at the end of the last whole line before it that stands alone, or, within the first line, at the
+last word's end where the text stands (completion/fim/shape.py `standing_end`: no bracket or string left
+open). The hold judges a beginning, not the whole first line: a product of probabilities falls with every
+token, so a long line would be held however sure its start (`df["` -> `region"] = df["region"].str...`).
+Pure: text and numbers in, an index out; the shaper applies it as the model writes. Thresholds:
+EngineConfig, calibrated by bench/calibrate_confidence.py.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from completion.fim.shape import standing_end
 from completion.languages import LanguageRules
 from completion.runtime import TokenLogprob
 
+HOLD_TOKENS = 3  # of code, judged by the hold: on the calibration 1 hid too few, the whole first line too many
+
 
 @dataclass(frozen=True)
 class Confidence:
     """The thresholds, as probabilities; 0 turns a rule off."""
 
-    hold: float = 0.0  # the first line's probability (its tokens' product) below which nothing is shown
+    hold: float = 0.0  # the beginning's probability (its tokens' product) below which nothing is shown
     cut: float = 0.0  # a token less probable than this ends the suggestion before it
 
     @classmethod
@@ -57,15 +61,13 @@ def confident_end(written: Written, logprobs: Sequence[TokenLogprob], confidence
     None to keep all of it (so far: called again as the model writes, each time on all of it)."""
     if not confidence.active or not logprobs:
         return None
-    unsure = unsure_at(logprobs, written.start, confidence.cut)
-    if unsure is not None and unsure - written.start > len(written.text):
-        unsure = None  # past what is kept (a stop rule cut before it), or its text has not come yet
-    first_end = _first_line_end(written.text)
-    upto = first_end if unsure is None else min(first_end, unsure - written.start)
-    if _logprob_between(logprobs, written.start, written.start + upto) < _log(confidence.hold):
-        return 0  # a product of probabilities only falls as the line goes on: decided at once
-    if unsure is None:
-        return None
+    code = len(written.text) - len(written.text.lstrip())
+    beginning = _beginning_end(written, logprobs, code)
+    if _logprob_between(logprobs, written.start, written.start + beginning) < _log(confidence.hold):
+        return 0  # a product of probabilities only falls as the text goes on: decided at once
+    unsure = unsure_at(logprobs, written.start + beginning, confidence.cut)  # past the beginning: the hold's
+    if unsure is None or unsure - written.start > len(written.text):
+        return None  # none, past what is kept (a stop rule cut before it), or its text has not come yet
     return _cut_before(written, unsure - written.start)
 
 
@@ -88,6 +90,13 @@ def _logprob_between(logprobs: Sequence[TokenLogprob], start: int, end: int) -> 
             total += token.logprob
         begin = token.end
     return total
+
+
+def _beginning_end(written: Written, logprobs: Sequence[TokenLogprob], code: int) -> int:
+    """Where the beginning the hold judges ends in `written.text`: after its first HOLD_TOKENS tokens that
+    hold code, within the first line that has code (all written so far, while they have not come)."""
+    ends = [token.end - written.start for token in logprobs if token.end - written.start > code]
+    return min(_first_line_end(written.text), ends[HOLD_TOKENS - 1] if len(ends) >= HOLD_TOKENS else len(written.text))
 
 
 def _first_line_end(text: str) -> int:

@@ -154,7 +154,7 @@ class FimPipeline:
             key, suffix_budget = prepared.key, config.suffix_tokens
             budget = request.context_tokens or config.context_tokens  # a request's own budget wins over the setting
         else:
-            context, request = CodeContext(comment=prepared.rules.comment), replace(request, notes="")
+            context = CodeContext(comment=prepared.rules.comment)
             key, budget, suffix_budget = cold_sequence(prepared.key), short.tokens, short.suffix_tokens
         previous = self._layouts.pop(key, None)  # re-inserted last: the newest stay
         prompt = build_fim_prompt(request, fim, self._host.count, budget, suffix_budget, context, previous)
@@ -187,8 +187,9 @@ class FimPipeline:
 
     def _short(self, prepared: Prepared, uncached: int, budget_s: float) -> ShortPrompt | None:
         """The short prompt for a document's first request that is late; a document's later requests keep
-        their full context."""
-        if not self._host.config.short_cold_prompts or prepared.key in self._cold:
+        their full context, and so does a request with notes (a notebook kernel's variables: what its
+        suggestion needs most, and more than a short prompt holds)."""
+        if not self._host.config.short_cold_prompts or prepared.key in self._cold or prepared.request.notes:
             return None
         short = short_prompt(uncached, self._rate.value, budget_s, self._host.config.suffix_tokens)
         if short is not None:
