@@ -96,6 +96,17 @@ def test_the_first_request_in_a_big_file_just_opened_is_answered_from_a_short_pr
         assert typed.timings.prompt_tokens >= full and typed.timings.evaluated_tokens < 10, typed.timings
 
 
+def test_a_notebook_request_with_the_kernels_notes_keeps_its_full_prompt(tiny_models: TinyModels) -> None:
+    """The kernel's variables are what a notebook's suggestion needs most: no short prompt drops them."""
+    factory, made = recording_factory()
+    notes = "df: DataFrame 3 rows: 'region' object, 'zebra_quota' int64"
+    with Engine(tiny_config(tiny_models.qwen, speculate=False), factory) as engine:
+        first = engine.complete(FimRequest(ABOVE + CURSOR, BELOW, path=PATH, document=URI, notes=notes))
+    ((prompt, sequence),) = made[0].asked
+    assert sequence == URI and "zebra_quota" in prompt and "value_0 = 0" in prompt
+    assert first.timings.prompt_tokens >= COLD_FACTOR * MIN_SHORT_TOKENS  # what a short prompt would have cut
+
+
 def test_a_small_file_is_answered_from_its_full_prompt(tiny_models: TinyModels) -> None:
     factory, made = recording_factory()
     with Engine(tiny_config(tiny_models.qwen, speculate=False), factory) as engine:
