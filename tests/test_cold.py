@@ -5,7 +5,6 @@ anything took: with no prompt rate measured yet, a fresh engine decides on the u
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,50 +116,6 @@ def test_a_small_file_is_answered_from_its_full_prompt(tiny_models: TinyModels) 
         assert recorded.asked == [(recorded.asked[0][0], URI)] and "x = 1" in recorded.asked[0][0]
         assert suggestion.text == "a + b"
         assert not any(sequence == cold_sequence(URI) for sequence, _ in engine.status().kv_slots)
-
-
-class PrefillRecording(Recording):
-    """Also says when a warm-up's evaluation is over."""
-
-    def __init__(self, backend: Any) -> None:
-        super().__init__(backend)
-        self.prefilled = threading.Event()
-
-    def prefill(self, prompt: str, keep_going: Any, sequence: str = "") -> int:
-        evaluated: int = self.backend.prefill(prompt, keep_going, sequence)
-        self.prefilled.set()
-        return evaluated
-
-
-def test_a_new_line_is_answered_from_the_prompt_a_line_behind_while_its_own_is_warmed(
-    tiny_models: TinyModels,
-) -> None:
-    """A line's first request moves the prompt's anchor, so its suffix is evaluated again: until that is done,
-    the prompt anchored on the line before (all in the KV cache) answers. The prompts stay under the fewest
-    tokens that measure a rate, so the full ones are never known to be in time."""
-    made: list[PrefillRecording] = []
-
-    def factory(config: EngineConfig, path: Path) -> Any:
-        made.append(PrefillRecording(default_factory(config, path)))
-        return made[-1]
-
-    line, below = "def add(a, b):\n    x = a", "\n\nadd(1, 2)\n"
-    with Engine(tiny_config(tiny_models.qwen, speculate=False), factory) as engine:
-        engine.document_opened(URI, PATH, line + below, warm=False)
-        engine.complete(FimRequest(line, below, path=PATH, document=URI))
-        recorded = made[0]
-        new_line = line + "\n    return "
-        answered = engine.complete(FimRequest(new_line, below, path=PATH, document=URI))
-        (first, _), (lagged, sequence) = recorded.asked
-        assert lagged == first + "\n    return " and sequence == URI  # the cached prompt, then the new line
-        full, lagged_uncached = recorded.uncached[1:]  # this request's: the new anchor's prompt, the lagged one
-        assert answered.timings.evaluated_tokens == lagged_uncached < full
-        assert recorded.prefilled.wait(WAIT_S)  # the new anchor's prompt, warmed after the answer
-        typed = engine.complete(FimRequest(new_line + "a", below, path=PATH, document=URI))
-        prompt, sequence = recorded.asked[-1]
-        assert prompt.endswith("<|fim_middle|>a") and sequence == URI  # the new anchor now holds
-        full_now, lagged_now = recorded.uncached[-2:]
-        assert full_now == typed.timings.evaluated_tokens < lagged_now  # the warmed prompt: the fewest to evaluate
 
 
 def test_a_remote_server_always_gets_the_full_prompt(tiny_models: TinyModels, tmp_path: Path) -> None:

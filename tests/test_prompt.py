@@ -118,28 +118,6 @@ def test_an_edit_that_breaks_the_anchor_sets_a_new_one_at_the_cursor(prefix_afte
     assert after.text.endswith("<|fim_middle|>")
 
 
-def test_a_new_line_also_comes_lagged_with_the_anchor_a_line_behind_whose_prompt_is_cached() -> None:
-    prefix = "".join(f"line{n} = {n}\n" for n in range(50)) + "def f(a):\n    "
-    suffix = "\n" + "".join(f"after{n} = {n}\n" for n in range(50))
-    fmt = fim_format("qwen2.5-coder")
-
-    def build(typed: str, previous: Layout | None) -> FimPrompt:
-        return build_fim_prompt(FimRequest(prefix + typed, suffix), fmt, count_words, 400, 60, None, previous)
-
-    first = build("x = a", None)
-    assert first.lagged == ""  # no anchor before it
-    new_line = build("x = a\n    ", first.layout)
-    assert new_line.text == build("x = a\n    ", None).text  # the anchor moved to the new line
-    assert new_line.lagged == first.text + "\n    "  # the first line's prompt, all of it cached, then what follows
-    later = build("x = a\n    return x", new_line.layout)
-    assert later.text == new_line.text + "return x"  # the new anchor holds along its line
-    assert later.lagged == new_line.lagged + "return x"  # and so does the one behind it
-    next_line = build("x = a\n    y = x\n    ", later.layout)
-    assert next_line.lagged == later.text[: -len("return x")] + "y = x\n    "  # one line behind, never two
-    moved = build_fim_prompt(FimRequest(prefix + "x = b\n    ", suffix), fmt, count_words, 400, 60, None, first.layout)
-    assert moved.lagged == ""  # the line behind was edited: its prompt no longer leads to this one
-
-
 def test_every_family_puts_the_middle_last() -> None:
     for fmt in fim_formats():  # what follows the infill is the middle so far
         opening, between, closing = fmt.infill_markers

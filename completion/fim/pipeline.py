@@ -18,7 +18,7 @@ from completion.context.documents import Documents
 from completion.context.gatherer import CodeContext
 from completion.errors import RequestError
 from completion.fim.cache import SuggestionCache
-from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, in_time, short_prompt
+from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, short_prompt
 from completion.fim.confidence import Confidence
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
@@ -164,33 +164,24 @@ class FimPipeline:
     def _asked(
         self, backend: Backend, prepared: Prepared, prompt: FimPrompt, fim: FimFormat, job: Job[Suggestion]
     ) -> tuple[str, str, bool]:
-        """The prompt to generate from, its KV sequence, and whether the full `prompt` is warmed behind it.
-        The full prompt where it is evaluated in time; else, for a live request, the prompt whose anchor is a
-        line behind where the KV cache holds more of it (a line's first requests: completion/fim/prompt.py),
-        or a short prompt (a file just opened: completion/fim/cold.py), the full one then warmed (queued now:
-        a request that ends this one's generation must not skip it)."""
-        key = prepared.key
-        if job.priority != PRIORITY_INLINE:
-            return prompt.text, key, False  # a speculation is not waited for
-        budget_s = (prepared.request.time_budget_ms or self._host.config.time_budget_ms) / 1000
-        uncached = backend.uncached_tokens(prompt.text, key)
-        if in_time(uncached, self._rate.value, budget_s):
-            return prompt.text, key, False
-        if prompt.lagged and backend.uncached_tokens(prompt.lagged, key) < uncached:
-            text, sequence = prompt.lagged, key
-        elif (short := self._short(prepared, uncached, budget_s)) is not None:
-            text, sequence = self._prompt(prepared, fim, short).text, cold_sequence(key)
-        else:
-            return prompt.text, key, False
-        self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, key, warm))
-        return text, sequence, True
+        """The prompt to generate from, its KV sequence, and whether the full `prompt` is warmed behind it:
+        for a live request whose full prompt would not be evaluated in time (a file just opened), a short
+        one (completion/fim/cold.py), the full one then warmed (queued now: a request that ends this one's
+        generation must not skip it); else the full prompt. A speculation is not waited for."""
+        short = self._short(backend, prepared, prompt.text) if job.priority == PRIORITY_INLINE else None
+        if short is None:
+            return prompt.text, prepared.key, False
+        self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, warm))
+        return self._prompt(prepared, fim, short).text, cold_sequence(prepared.key), True
 
-    def _short(self, prepared: Prepared, uncached: int, budget_s: float) -> ShortPrompt | None:
+    def _short(self, backend: Backend, prepared: Prepared, full: str) -> ShortPrompt | None:
         """The short prompt for a document's first request that is late; a document's later requests keep
         their full context, and so does a request with notes (a notebook kernel's variables: what its
         suggestion needs most, and more than a short prompt holds)."""
         if not self._host.config.short_cold_prompts or prepared.key in self._cold or prepared.request.notes:
             return None
+        budget_s = (prepared.request.time_budget_ms or self._host.config.time_budget_ms) / 1000
+        uncached = backend.uncached_tokens(full, prepared.key)
         short = short_prompt(uncached, self._rate.value, budget_s, self._host.config.suffix_tokens)
         if short is not None:
             self._cold[prepared.key] = True

@@ -14,10 +14,9 @@ line). So a keystroke re-evaluates only the typed text, never the suffix, and th
 enough to say where the code goes: it is paid once a line, not once a keystroke. (Across lines the
 middle grows long, and the small model then writes on as a plain language model would: trailing
 comments, 416 characters saved of 1,010 on the typing replay against 468 with the anchor kept to a line.)
-A line's first request moves the anchor, so its suffix is evaluated again (~130 tokens, longer than a
-request's time budget on 2 cores); the prompt also comes `lagged`, with the anchor before it kept a line
-behind, which the KV cache holds: the pipeline asks that one while the new anchor's prompt is not yet
-evaluated, and warms that in the background.
+(Answering a line's first request from the prompt anchored a line behind, all of it cached, while the new
+one was warmed, saved no latency, answers wait for the budget anyway, and lost a fifth of the characters
+saved for issue 25's user: docs/benchmarks.md.)
 """
 
 from __future__ import annotations
@@ -48,15 +47,15 @@ class Anchor:
     suffix: str = ""
     suffix_end: int = 0  # the suffix's last line, counted from the cursor's
 
-    def holds(self, to_cursor: str, suffix: str, lines: int = 0) -> bool:
+    def holds(self, to_cursor: str, suffix: str) -> bool:
         """Whether this anchor still splits a prompt that runs `to_cursor`: nothing before it changed, the
         text after the cursor still begins with the suffix it showed (typing inserts at the cursor), and the
-        cursor is at most `lines` below the anchor's line."""
+        cursor is still on the anchor's line."""
         return (
             bool(self.prompt)
             and to_cursor.startswith(self.prompt)
             and suffix.startswith(self.suffix)
-            and to_cursor.count("\n", len(self.prompt)) <= lines
+            and "\n" not in to_cursor[len(self.prompt) :]
         )
 
     def text(self, to_cursor: str, between: str, closing: str) -> str:
@@ -75,7 +74,6 @@ class Layout:
     files: str = ""  # other files shown above it
     files_shown: int = 0
     anchor: Anchor = Anchor()
-    behind: Anchor = Anchor()  # the anchor before this one, on the line before: its prompt is cached
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,6 @@ class FimPrompt:
     files_shown: int  # how many context files fit
     snippets_shown: int  # how many same-file snippets fit in the folded view
     layout: Layout
-    lagged: str = ""  # the same prompt with the anchor a line behind, where it holds ("" for none)
 
 
 def _tokens(lines: list[str], count: TokenCounter) -> int:
@@ -200,13 +197,11 @@ def build_fim_prompt(
     lead, code = _lead_and_code(request, fmt, notes, head, files_text, prefix)  # files_text: "" if none shown
     opening, between, closing = fmt.infill_markers
     to_cursor = lead + opening + code  # the prompt up to the cursor, were the anchor here
-    anchor, behind = Anchor(to_cursor, suffix, suffix_end), previous.anchor if previous else Anchor()
+    anchor = Anchor(to_cursor, suffix, suffix_end)  # a new one at the cursor, unless the last one holds
     if previous is not None and previous.anchor.holds(to_cursor, request.suffix):
-        anchor, behind = previous.anchor, previous.behind  # else it moves to the cursor, the old one behind
-    layout = Layout(start, scopes, head, shown, files_text, files_shown, anchor, behind)
-    text = anchor.text(to_cursor, between, closing)
-    lagged = behind.text(to_cursor, between, closing) if behind.holds(to_cursor, request.suffix, lines=1) else ""
-    return FimPrompt(text, start, anchor.suffix_end, files_shown, shown, layout, lagged)
+        anchor = previous.anchor
+    layout = Layout(start, scopes, head, shown, files_text, files_shown, anchor)
+    return FimPrompt(anchor.text(to_cursor, between, closing), start, anchor.suffix_end, files_shown, shown, layout)
 
 
 def _chosen_start(lines: list[str], whole: int, folded: int, count: TokenCounter, previous: Layout | None) -> int:
