@@ -23,7 +23,7 @@ import argparse
 import itertools
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from completion.context.syntax import SyntaxCache
 from completion.fim.confidence import Confidence
 from completion.fim.running import prepare
 from completion.fim.shaper import Shaper
-from completion.runtime import Backend, Generation, TokenLogprob
+from completion.runtime import Backend, Generation, SamplingParams, TokenLogprob
 from completion.types import FimRequest
 
 HOLDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)  # the first line's probability below which nothing shows
@@ -65,8 +65,10 @@ class Recording:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
 
-    def generate(self, *args: Any, **kwargs: Any) -> Generation:
-        self.generation, self.pieces = self.backend.generate(*args, **kwargs), []
+    def generate(self, prompt: str, params: SamplingParams, *args: Any, **kwargs: Any) -> Generation:
+        """The engine's generation, its tokens' log-probabilities noted (its rules are off: it asks none)."""
+        self.generation = self.backend.generate(prompt, replace(params, logprobs=True), *args, **kwargs)
+        self.pieces = []
         return _Recorded(self.generation, self.pieces)
 
 

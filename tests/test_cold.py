@@ -23,6 +23,7 @@ from completion.fim.cold import (
     cold_sequence,
     short_prompt,
 )
+from completion.runtime import SamplingParams
 from completion.runtime.host import default_factory
 from completion.types import FimRequest
 from tests.conftest import TinyModels, tiny_config
@@ -116,6 +117,21 @@ def test_a_small_file_is_answered_from_its_full_prompt(tiny_models: TinyModels) 
         assert recorded.asked == [(recorded.asked[0][0], URI)] and "x = 1" in recorded.asked[0][0]
         assert suggestion.text == "a + b"
         assert not any(sequence == cold_sequence(URI) for sequence, _ in engine.status().kv_slots)
+
+
+def test_asking_what_of_a_prompt_is_cached_does_not_tokenize_it_twice(tiny_models: TinyModels) -> None:
+    """Every live request asks before it generates: the prompt is tokenized once for both."""
+    backend: Any = default_factory(tiny_config(tiny_models.qwen), tiny_models.qwen)
+    tokenized: list[str] = []
+    tokenize = backend._tokenize
+    backend._tokenize = lambda text, add_bos: tokenized.append(text) or tokenize(text, add_bos=add_bos)
+    prompt = "<|fim_prefix|>" + ABOVE + CURSOR + "<|fim_suffix|>" + BELOW + "<|fim_middle|>"
+    uncached = backend.uncached_tokens(prompt, URI)
+    generation = backend.generate(prompt, SamplingParams(max_tokens=4), URI)
+    "".join(generation)
+    assert tokenized.count(prompt) == 1 and generation.prompt_tokens == uncached  # nothing was cached before
+    backend.generate(prompt + "a", SamplingParams(max_tokens=4), URI).close()
+    assert tokenized.count(prompt + "a") == 1  # another prompt: tokenized, not taken from the last
 
 
 def test_a_remote_server_always_gets_the_full_prompt(tiny_models: TinyModels, tmp_path: Path) -> None:

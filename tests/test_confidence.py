@@ -141,7 +141,10 @@ def remote(kind: str, server: Server) -> EngineConfig:
 
 def test_the_runtime_gives_each_tokens_probability(runtime: EngineConfig, doubtful_model: Path) -> None:
     backend = default_factory(runtime, doubtful_model)
-    generation = backend.generate("<|fim_prefix|>x<|fim_suffix|>y<|fim_middle|>", SamplingParams(max_tokens=32))
+    prompt = "<|fim_prefix|>x<|fim_suffix|>y<|fim_middle|>"
+    unasked = backend.generate(prompt, SamplingParams(max_tokens=32))
+    assert "".join(unasked) == SCRIPT and unasked.logprobs == []  # not asked: nothing computed for them
+    generation = backend.generate(prompt, SamplingParams(max_tokens=32, logprobs=True))
     text = "".join(generation)
     assert text == SCRIPT
     chances = [math.exp(token.logprob) for token in generation.logprobs]

@@ -187,11 +187,13 @@ class FimPipeline:
             self._cold[prepared.key] = True
         return short
 
-    def _sampling(self, prepared: Prepared, fim: FimFormat) -> SamplingParams:
-        """A request's own limit wins over the setting; where only a short completion fits, the plan's."""
+    def _sampling(self, prepared: Prepared, fim: FimFormat, confidence: Confidence) -> SamplingParams:
+        """A request's own limit wins over the setting; where only a short completion fits, the plan's. The
+        tokens' log-probabilities only where a confidence rule reads them."""
         request = prepared.request
         max_tokens = request.max_tokens or self._host.config.max_tokens
-        return SamplingParams(min(max_tokens, prepared.plan.max_tokens or max_tokens), stop=fim.stop + request.stop)
+        limit = min(max_tokens, prepared.plan.max_tokens or max_tokens)
+        return SamplingParams(limit, stop=fim.stop + request.stop, logprobs=confidence.active)
 
     def _run(self, prepared: Prepared, job: Job[Suggestion], continuation: Continuation | None = None) -> Suggestion:
         """The worker's part: generate, shape while streaming, then cache and look ahead."""
@@ -205,8 +207,9 @@ class FimPipeline:
         asked, sequence, warming = self._asked(backend, prepared, self._prompt(prepared, traits.fim), traits.fim, job)
         continuation = continuation or self.running.make(prepared, job)
         self.running.start(continuation)  # typing what it writes follows it, from its first token on
-        shaper = Shaper(prepared.request, prepared.plan, prepared.rules, Confidence.of(self._host.config))
-        params = self._sampling(prepared, traits.fim)
+        confidence = Confidence.of(self._host.config)
+        shaper = Shaper(prepared.request, prepared.plan, prepared.rules, confidence)
+        params = self._sampling(prepared, traits.fim, confidence)
         asked_at = time.perf_counter()
         generation = backend.generate(asked, params, sequence, lambda: not job.cancelled)
         first_at = self._write(generation, prepared, job, continuation, shaper, began)

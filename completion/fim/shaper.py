@@ -79,6 +79,8 @@ class Shaper:
     def _cut_where_unsure(self) -> None:
         """End the text where the model stopped being sure of it (not before an appended comment is judged:
         the comment's tokens are not the suggestion's)."""
+        if not self._confidence.active or not self._logprobs:
+            return
         if self._first_line and added_comment_end(self.text, self._line_before, self._request.suffix, self._rules):
             return
         written = Written(self.text, self._start, self._line_before, self._rules, self._plan.closes)

@@ -44,6 +44,7 @@ class SamplingParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int = 0
+    logprobs: bool = False  # note each token's log-probability (`Generation.logprobs`): only where a rule reads it
 
 
 class TokenLogprob(NamedTuple):

@@ -39,6 +39,7 @@ class LlamaGeneration(Generation):
         self._slot.busy = True  # until this generation ends, no other may take its slot
         self._llm = slots.llm
         self.logprobs = []
+        self._noting = params.logprobs  # a softmax and a detokenize a token: only when asked
         self._written = b""  # the generated tokens' bytes, for where each ends in the text
         self.prompt_tokens = len(tokens)
         self.reused_tokens = reused
@@ -72,8 +73,12 @@ class LlamaGeneration(Generation):
     @contextlib.contextmanager
     def _noting_logprobs(self) -> Iterator[None]:
         """While this generation's next piece is computed, each token llama-cpp-python samples (`Llama.generate`
-        calls `self.sample`) is noted with its log-probability. Its `logprobs` option would need `logits_all`,
-        which keeps every prompt position's logits (n_ctx x 152k floats); this reads the one row sampled from."""
+        calls `self.sample`) is noted with its log-probability, if asked. Its `logprobs` option would need
+        `logits_all`, which keeps every prompt position's logits (n_ctx x 152k floats); this reads the one row
+        sampled from."""
+        if not self._noting:
+            yield
+            return
         self._llm.sample = self._sample
         try:
             yield
@@ -108,6 +113,7 @@ class LlamaBackend:
         self._llm = llm
         self.info = info
         self._formatter: Any = None  # built on first chat
+        self._last_prompt: tuple[str, list[int]] = ("", [])  # asked what of a prompt is cached, then generated
         self._slots = KvSlots(llm, self._new_context, kv_slots)  # one KV cache per client, up to kv_slots
 
     def _new_context(self) -> Any:
@@ -198,13 +204,19 @@ class LlamaBackend:
         return str(rendered.prompt)
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
+        """The prompt's tokens (a copy: callers keep them); the last prompt's are kept, as the pipeline asks
+        what of a prompt is cached just before it generates from it."""
+        last, kept = self._last_prompt
+        if prompt and prompt == last:
+            return list(kept)
         tokens = self._tokenize(prompt, add_bos=True)  # the model's own add_bos_token decides
         bos = self._llm.token_bos()
         if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # the template wrote BOS itself
             tokens = tokens[1:]
         if len(tokens) >= self.info.n_ctx:
             raise RequestError(f"prompt of {len(tokens)} tokens does not fit the {self.info.n_ctx}-token window")
-        return tokens
+        self._last_prompt = (prompt, tokens)
+        return list(tokens)
 
     def generate(
         self, prompt: str, params: SamplingParams, sequence: str = "", keep_going: Callable[[], bool] | None = None

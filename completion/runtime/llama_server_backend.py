@@ -151,8 +151,9 @@ class LlamaServerBackend:
             "stream": True,
             "cache_prompt": True,
             "timings_per_token": True,  # the prompt's reused and evaluated tokens with the first piece
-            "n_probs": 1,  # each token's probability, for completion/fim/confidence.py
         }
+        if params.logprobs:
+            body["n_probs"] = 1  # each token's probability, for completion/fim/confidence.py
         return ServerGeneration(self.server.events("/completion", body, keep_going))
 
     def kv_held(self) -> list[tuple[str, int]]:

@@ -84,7 +84,7 @@ class OpenAIBackend:
     ) -> None:
         self.server, self._api, self._model, self.info = server, api, model, info
         self._count = count
-        self._logprobs = gives_logprobs(server, api, model)  # asked for with each completion where it does
+        self._logprobs: bool | None = None  # whether the server gives them: probed when first asked for
         self.exact_counts = not isinstance(count, RatioCounter)  # False: counts are estimated
 
     @classmethod
@@ -150,9 +150,14 @@ class OpenAIBackend:
             body["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
             return OpenAIGeneration(self.server.events(self._api + "/chat/completions", body, keep_going), chat=True)
         body["prompt"] = prompt
-        if self._logprobs:
+        if params.logprobs and self._gives_logprobs():
             body["logprobs"] = 1  # each token's log-probability, for completion/fim/confidence.py
         return OpenAIGeneration(self.server.events(self._api + "/completions", body, keep_going), chat=False)
+
+    def _gives_logprobs(self) -> bool:
+        if self._logprobs is None:  # two threads may both probe: the same answer, once more
+            self._logprobs = gives_logprobs(self.server, self._api, self._model)
+        return self._logprobs
 
     def kv_held(self) -> list[tuple[str, int]]:
         return []
