@@ -96,6 +96,25 @@ def test_the_first_request_in_a_big_file_just_opened_is_answered_from_a_short_pr
         assert typed.timings.prompt_tokens >= full and typed.timings.evaluated_tokens < 10, typed.timings
 
 
+def test_a_document_gets_one_short_answer_until_it_is_closed(tiny_models: TinyModels) -> None:
+    """Later requests keep the full context however much of it is uncached (an edit at the top of the file);
+    opened again, the document's first request may be short again."""
+    factory, made = recording_factory()
+    edited = ABOVE.replace("value_0 = 0", "value_0 = 10")  # every token after it is new to the KV cache
+    with Engine(tiny_config(tiny_models.qwen, speculate=False), factory) as engine:
+        engine.document_opened(URI, PATH, ABOVE + CURSOR + BELOW, warm=False)
+        engine.complete(FimRequest(ABOVE + CURSOR, BELOW, path=PATH, document=URI))
+        # a budget no rate measured since could meet: what decides here is the once-per-document rule alone
+        later = engine.complete(FimRequest(edited + CURSOR, BELOW, path=PATH, document=URI, time_budget_ms=1))
+        recorded = made[0]
+        assert [sequence for _, sequence in recorded.asked] == [cold_sequence(URI), URI]
+        assert "value_0 = 10" in recorded.asked[-1][0] and later.text == "a + b"
+        engine.document_closed(URI, PATH)
+        engine.document_opened(URI, PATH, ABOVE + CURSOR + BELOW, warm=False)
+        engine.complete(FimRequest(ABOVE + CURSOR, BELOW, path=PATH, document=URI, time_budget_ms=1))
+        assert recorded.asked[-1][1] == cold_sequence(URI)
+
+
 def test_a_notebook_request_with_the_kernels_notes_keeps_its_full_prompt(tiny_models: TinyModels) -> None:
     """The kernel's variables are what a notebook's suggestion needs most: no short prompt drops them."""
     factory, made = recording_factory()

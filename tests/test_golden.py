@@ -277,6 +277,26 @@ CASES = [
 ]
 
 
+CASES += [
+    Case(
+        "after a space the user typed, the model's own leading space is dropped",
+        "python",
+        'def check(items):\n    if not items:\n        raise RuntimeError("at least one item has █\n',
+        ' to¦ be¦ provided")¦\n',
+        'to be provided")',
+        'to be provided")',
+    ),
+    Case(
+        "after indentation the model's leading spaces are indentation: none is dropped as doubled",
+        "python",
+        "def f(x):\n    if x:\n        █\n",
+        " ¦   return¦ x¦\n",
+        "    return x",
+        "    return x",
+    ),
+]
+
+
 def answers(case: Case) -> tuple[str, str]:
     """(whole, shown) for a case: the engine's own shaper fed the model's text piece by piece (line by line
     unless the case marks its pieces), as it streams; what stands is shown only at a line's end, as the

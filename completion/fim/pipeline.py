@@ -96,7 +96,7 @@ class FimPipeline:
     def warm(self, request: FimRequest) -> Job[int] | None:
         """Evaluate the prompt for `request` ahead of time, without generating; runs only when nothing else
         waits, and a live request stops it within one small batch. None where a request would get nothing."""
-        if len(request.prefix) + len(request.suffix) > self._host.config.max_document_chars:
+        if self._oversize(request):
             return None  # a request there would be refused
         prepared = prepare(request, self._documents.syntax)
         if prepared.plan.mode is Mode.NONE:
@@ -140,9 +140,14 @@ class FimPipeline:
         self._cold.clear()
 
     def _check_size(self, request: FimRequest) -> None:
-        limit = self._host.config.max_document_chars
-        if (size := len(request.prefix) + len(request.suffix)) > limit:
+        if size := self._oversize(request):
+            limit = self._host.config.max_document_chars
             raise RequestError(f"document too large to complete ({size:,} characters; limit {limit:,})")
+
+    def _oversize(self, request: FimRequest) -> int:
+        """The request's size in characters where it is over the limit, else 0."""
+        size = len(request.prefix) + len(request.suffix)
+        return size if size > self._host.config.max_document_chars else 0
 
     def _prompt(self, prepared: Prepared, fim: FimFormat, short: ShortPrompt | None = None) -> FimPrompt:
         """The prompt: its context within the token budget, in the model's FIM format, laid out as the

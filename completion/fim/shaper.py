@@ -1,8 +1,9 @@
 """The shaper: one suggestion shaped as the model writes it, every stage of completion/fim/shape.py in order.
 
-Fed piece by piece, it drops a comment the model appended to the user's line, says when a stop rule ends
-the suggestion, cuts it where the model stopped being sure of what it wrote (completion/fim/confidence.py),
-what of the text stands on its own to be shown now, and the final, cleaned text. Pure: no model, no clock,
+Fed piece by piece, it drops the space the model doubled after one the user typed and a comment the model
+appended to the user's line, says when a stop rule ends the suggestion, cuts it where the model stopped
+being sure of what it wrote (completion/fim/confidence.py), what of the text stands on its own to be shown
+now, and the final, cleaned text. Pure: no model, no clock,
 no job; the pipeline and the golden table drive the same object.
 """
 
@@ -25,6 +26,8 @@ class Shaper:
         self._request, self._plan, self._rules, self._confidence = request, plan, rules, confidence
         self._line_before = request.prefix.rsplit("\n", 1)[-1]
         self._first_line = True  # the first line is not over yet: a comment appended to it may still go
+        # the user just typed a space after code: the model's own leading space (` to` after `has `) would double it
+        self._space_typed = self._line_before.endswith(" ") and bool(self._line_before.strip())
         self._start = 0  # where `text` begins in what the model wrote (past a dropped comment)
         self._logprobs: Sequence[TokenLogprob] = ()  # the generation's tokens so far (its own growing list)
         self._last_piece = 0  # where in `text` the last piece fed begins (a cut there may be mid-word)
@@ -38,6 +41,8 @@ class Shaper:
         self._last_piece = len(self.text)
         self.text += piece
         self._logprobs = logprobs
+        if self._space_typed and self.text:
+            self._drop_doubled_space()
         if self._first_line and "\n" in self.text:  # before anything of it is shown or followed
             self._drop_appended_comment()
         if "\n" in piece and (cut := self._stop_at(self.text)) is not None:
@@ -69,6 +74,15 @@ class Shaper:
             return stands
         closed = complete_line(self.text, self._last_piece, self._line_before, self._rules, self._plan.closes)
         return len(self.text) if closed else 0
+
+    def _drop_doubled_space(self) -> None:
+        """Drop one leading space of what the model wrote after a space the user typed: the small model, asked
+        after `has `, writes ` to be` as it would after `has` (its tokens carry their space), and a suggestion
+        that doubles the space is wrong however right its words."""
+        self._space_typed = False
+        if self.text.startswith(" "):
+            self.text, self._start = self.text[1:], self._start + 1
+            self._last_piece = max(0, self._last_piece - 1)
 
     def _drop_appended_comment(self) -> None:
         dropped = added_comment_end(self.text, self._line_before, self._request.suffix, self._rules)
