@@ -49,9 +49,8 @@ class EngineConfig:
     # Of that budget, tokens for the text after the cursor: the code below is what tells the model what
     # the line must do and where the suggestion ends. On 40 HumanEval single-line tasks, the raw model's
     # exact match was 40% with 16 tokens of suffix, 57.5% with 64 and 60% with 128 (tests passed: 57.5,
-    # 80, 82.5%); on the typing replay 64, 128 and 256 saved 482, 530 and 493 characters of 1,010. The
-    # prompt keeps its anchor while a line is typed (completion/fim/prompt.py), so the suffix is evaluated
-    # once a line (~15 ms a token here), not once a keystroke.
+    # 80, 82.5%); on the typing replay 64, 128 and 256 saved 482, 530 and 493 characters of 1,010. Each
+    # request evaluates it again after the cursor (~8-15 ms a token here; completion/fim/prompt.py).
     suffix_tokens: int = 128
     # Fill-in-the-middle: longest suggestion in tokens, and the time budget in milliseconds from taking the
     # request (prompt evaluation included) after which the part written that stands is shown: on 2 cores

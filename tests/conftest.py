@@ -39,6 +39,12 @@ ENDLESS = 1_000_000_000
 ENDLESS_WINDOW = 32_768
 
 
+def after_space(tokens: int) -> str:
+    """The endless model's `tokens` tokens as shown after a space the user typed: its first space dropped, as
+    the shaper drops a space the model doubles."""
+    return (ENDLESS_TOKEN * tokens)[1:]
+
+
 @dataclass(frozen=True)
 class TinyModels:
     """Paths of the tiny models, built once per test session."""

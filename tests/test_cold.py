@@ -93,7 +93,7 @@ def test_the_first_request_in_a_big_file_just_opened_is_answered_from_a_short_pr
         typed = engine.complete(FimRequest(ABOVE + CURSOR + "b", BELOW, path=PATH, document=URI))
         prompt, sequence = recorded.asked[-1]
         assert sequence == URI and "value_0 = 0" in prompt  # the full prompt now
-        assert typed.timings.prompt_tokens >= full and typed.timings.evaluated_tokens < 10, typed.timings
+        assert typed.timings.prompt_tokens >= full and typed.timings.evaluated_tokens < 20, typed.timings  # b, below
 
 
 def test_a_document_gets_one_short_answer_until_it_is_closed(tiny_models: TinyModels) -> None:

@@ -151,7 +151,7 @@ class FimPipeline:
 
     def _prompt(self, prepared: Prepared, fim: FimFormat, short: ShortPrompt | None = None) -> FimPrompt:
         """The prompt: its context within the token budget, in the model's FIM format, laid out as the
-        document's last prompt was where that still holds (its anchor: completion/fim/prompt.py). A `short`
+        document's last prompt was where that still holds (its window: completion/fim/prompt.py). A `short`
         one shows only the cursor's neighbourhood, laid out apart from the document's full prompt (cold.py)."""
         request, config = prepared.request, self._host.config
         if short is None:

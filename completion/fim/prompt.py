@@ -7,16 +7,12 @@ file (its imports, the headers around the cursor, definitions it uses), then oth
 prefix window (nearer the cursor they help more: docs/benchmarks.md), then the suffix. While the user
 types, the previous prompt's Layout is kept: the window's first line stays put until the window outgrows
 its budget (then it jumps forward, leaving room to grow), and the folded view and other files are reused
-as they were for as long as the window and the enclosing scopes stay the same. And within a line the
-prompt keeps its anchor: the first request on the line ends the prefix part, and what was typed since
-follows the middle marker, as the start of the middle (llama.cpp's /infill does so with the cursor's
-line). So a keystroke re-evaluates only the typed text, never the suffix, and the suffix can be long
-enough to say where the code goes: it is paid once a line, not once a keystroke. (Across lines the
-middle grows long, and the small model then writes on as a plain language model would: trailing
-comments, 416 characters saved of 1,010 on the typing replay against 468 with the anchor kept to a line.)
-(Answering a line's first request from the prompt anchored a line behind, all of it cached, while the new
-one was warmed, saved no latency, answers wait for the budget anyway, and lost a fifth of the characters
-saved for issue 25's user: docs/benchmarks.md.)
+as they were for as long as the window and the enclosing scopes stay the same. The prefix part always ends
+at the cursor, and the middle marker ends the prompt: the small model's first line is right at 62 of 146
+places inside a line so, against 26 with the line's typed part after the middle marker (the anchor tabwise
+kept within a line until issue 25; llama.cpp's /infill puts the whole line there, as llama.vscode sends it:
+18 of 94 where the cursor's split had 41): `python -m bench.fim_split`, docs/benchmarks.md. Each request
+then evaluates the suffix again (128 tokens, within the time budget on 2 cores).
 """
 
 from __future__ import annotations
@@ -40,30 +36,6 @@ TokenCounter = Callable[[str], int]
 
 
 @dataclass(frozen=True)
-class Anchor:
-    """Where a prompt's prefix part ends (its anchor) and the suffix shown after it."""
-
-    prompt: str = ""  # the prompt up to the anchor ("" for none)
-    suffix: str = ""
-    suffix_end: int = 0  # the suffix's last line, counted from the cursor's
-
-    def holds(self, to_cursor: str, suffix: str) -> bool:
-        """Whether this anchor still splits a prompt that runs `to_cursor`: nothing before it changed, the
-        text after the cursor still begins with the suffix it showed (typing inserts at the cursor), and the
-        cursor is still on the anchor's line."""
-        return (
-            bool(self.prompt)
-            and to_cursor.startswith(self.prompt)
-            and suffix.startswith(self.suffix)
-            and "\n" not in to_cursor[len(self.prompt) :]
-        )
-
-    def text(self, to_cursor: str, between: str, closing: str) -> str:
-        """The prompt split at this anchor: what was typed since follows the middle marker."""
-        return self.prompt + between + self.suffix + closing + to_cursor[len(self.prompt) :]
-
-
-@dataclass(frozen=True)
 class Layout:
     """What a document's prompt fixed, kept for its next prompt so that the prompt's start stays put."""
 
@@ -73,7 +45,6 @@ class Layout:
     head_snippets: int  # snippets in it
     files: str = ""  # other files shown above it
     files_shown: int = 0
-    anchor: Anchor = Anchor()
 
 
 @dataclass(frozen=True)
@@ -196,12 +167,9 @@ def build_fim_prompt(
     notes = _notes_block(request.notes, context.comment, count, int(budget * NOTES_SHARE))  # first: changes least
     lead, code = _lead_and_code(request, fmt, notes, head, files_text, prefix)  # files_text: "" if none shown
     opening, between, closing = fmt.infill_markers
-    to_cursor = lead + opening + code  # the prompt up to the cursor, were the anchor here
-    anchor = Anchor(to_cursor, suffix, suffix_end)  # a new one at the cursor, unless the last one holds
-    if previous is not None and previous.anchor.holds(to_cursor, request.suffix):
-        anchor = previous.anchor
-    layout = Layout(start, scopes, head, shown, files_text, files_shown, anchor)
-    return FimPrompt(anchor.text(to_cursor, between, closing), start, anchor.suffix_end, files_shown, shown, layout)
+    layout = Layout(start, scopes, head, shown, files_text, files_shown)
+    text = lead + opening + code + between + suffix + closing
+    return FimPrompt(text, start, suffix_end, files_shown, shown, layout)
 
 
 def _chosen_start(lines: list[str], whole: int, folded: int, count: TokenCounter, previous: Layout | None) -> int:
