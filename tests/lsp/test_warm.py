@@ -39,7 +39,7 @@ async def test_an_edit_somewhere_new_is_warmed_at_once_not_after_a_pause(client:
     result = await client.text_document_inline_completion_async(inline_params(uri, 200, len(typed)))
     assert result is not None and result.items
     status = await idle_status(client)
-    assert status.lastEvaluatedTokens < 100, status  # unwarmed: the window around line 200, ~1,000 tokens
+    assert status.lastEvaluatedTokens < 250, status  # what was typed and the suffix; unwarmed: ~1,000 tokens
 
 
 @pytest.mark.asyncio
