@@ -10,9 +10,9 @@ its budget (then it jumps forward, leaving room to grow), and the folded view an
 as they were for as long as the window and the enclosing scopes stay the same. The prefix part always ends
 at the cursor, and the middle marker ends the prompt: the small model's first line is right at 62 of 146
 places inside a line so, against 26 with the line's typed part after the middle marker (the anchor tabwise
-kept within a line until issue 25; llama.cpp's /infill puts the whole line there, as llama.vscode sends it:
-18 of 94 where the cursor's split had 41): `python -m bench.fim_split`, docs/benchmarks.md. Each request
-then evaluates the suffix again (128 tokens, within the time budget on 2 cores).
+kept within a line until issue 25) and 25 with the whole line there (llama.cpp's /infill, as llama.vscode
+sends it): `python -m bench.fim_split`, docs/benchmarks.md. Each request then evaluates the suffix again
+(128 tokens, within the time budget on 2 cores).
 """
 
 from __future__ import annotations
