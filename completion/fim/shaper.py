@@ -3,8 +3,8 @@
 Fed piece by piece, it drops the space the model doubled after one the user typed and a comment the model
 appended to the user's line, says when a stop rule ends the suggestion, cuts it where the model stopped
 being sure of what it wrote (completion/fim/confidence.py), what of the text stands on its own to be shown
-now, and the final, cleaned text. Pure: no model, no clock,
-no job; the pipeline and the golden table drive the same object.
+now, and the final, cleaned text. Pure: no model, no clock, no job; the pipeline and the golden table drive
+the same object.
 """
 
 from __future__ import annotations
