@@ -20,9 +20,11 @@ from typing import Any
 from bench.replay.tasks import Task, tasks
 from bench.replay.users import every_space_bracket_dot
 from completion.weights.models import resolve_model_path
+from prompts import fim_format
 
 BEFORE_CHARS, AFTER_CHARS, MAX_TOKENS = 1800, 450, 40
 SPLITS = ("cursor", "anchor", "line")
+QWEN = fim_format("qwen2.5-coder")  # the default model's markers and stop strings (prompts/)
 
 
 def _lines_tail(text: str, chars: int) -> str:
@@ -34,17 +36,18 @@ def _lines_head(text: str, chars: int) -> str:
 
 
 def prompt(task: Task, cursor: int, split: str) -> str:
-    """The Qwen FIM prompt at `cursor` in `task`'s body, split as `split` says."""
+    """The default model's FIM prompt at `cursor` in `task`'s body, split as `split` says."""
     body = task.body
     line_start = body.rfind("\n", 0, cursor) + 1
     indent = len(body[line_start:cursor]) - len(body[line_start:cursor].lstrip(" "))
     at = {"cursor": cursor, "anchor": line_start + indent, "line": line_start}[split]
-    before = _lines_tail(task.before + body[:at], BEFORE_CHARS)
-    return f"<|fim_prefix|>{before}<|fim_suffix|>{_lines_head(task.after, AFTER_CHARS)}<|fim_middle|>{body[at:cursor]}"
+    opening, between, closing = QWEN.infill_markers
+    before, after = _lines_tail(task.before + body[:at], BEFORE_CHARS), _lines_head(task.after, AFTER_CHARS)
+    return opening + before + between + after + closing + body[at:cursor]
 
 
 def first_line(llm: Any, text: str, space_typed: bool) -> str:
-    out = llm.create_completion(text, max_tokens=MAX_TOKENS, temperature=0, stop=["\n", "<|endoftext|>"])
+    out = llm.create_completion(text, max_tokens=MAX_TOKENS, temperature=0, stop=["\n", *QWEN.stop])
     line = str(out["choices"][0]["text"])
     return line[1:] if space_typed and line.startswith(" ") else line
 
