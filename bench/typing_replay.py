@@ -3,6 +3,7 @@ system and for two simulated users, in one run.
 
     python -m bench.typing_replay [--functions 3] [--seed 0] [--users accept-words tab-or-nothing]
         [--naive] [--server PATH/llama-server] [--skip-in-process] [--verbose] [--json FILE] [--code DIR]
+        [--workspace]
 
 Takes functions from jinja2's sources (installed with tabwise; nobody here wrote them), deletes each
 body and types it back. Two user models (bench/replay/users.py; `--users` picks, both by default), each
@@ -28,6 +29,8 @@ after the function's file was opened (the cold prompt). The systems (bench/repla
   request (bench/replay/trace.py: the cache, following a running generation, its own generation at the
   budget or at its end; tokens evaluated, time in the queue, to the first token and after it); `--code DIR`
   runs the server and its service from another commit's sources, driven by this replay (the same requests);
+  `--workspace` opens each function's file in a copy of jinja2 as the workspace folder, as a user with the
+  project open has it (the other files on disk for cross-file context; the file itself without the body);
 - in-process (the baseline for the service's cost; left out with `--skip-in-process`): the same
   keystrokes and requests sent straight to a `completion.engine.Engine` in this process, as the language
   server did before the service, with the same settings; the two take the functions in turn, each in a
@@ -70,7 +73,7 @@ from bench.replay.users import USER_MODELS, UserModel
 def tabwise_pair(chosen: list[Task], user: UserModel, args: argparse.Namespace) -> dict[str, Measure]:
     """The language server and the in-process engine, function by function, alternating which goes first."""
     served, baseline = Measure(user, args.verbose), Measure(user, args.verbose)
-    served_by = functools.partial(run_tabwise, code=args.code)
+    served_by = functools.partial(run_tabwise, code=args.code, workspace=args.workspace)
     systems = [("tabwise", served_by, served), ("in-process", run_in_process, baseline)]
     for number, task in enumerate(chosen):
         for name, run, measure in systems if number % 2 == 0 else systems[::-1]:
@@ -83,7 +86,8 @@ def one_user(chosen: list[Task], user: UserModel, args: argparse.Namespace) -> d
     """Every system the options ask for, with this user typing the same bodies into each."""
     if args.skip_in_process:
         print(f"-- {user.name}: tabwise", file=sys.stderr)
-        measures = {"tabwise": run_tabwise(chosen, args.threads, Measure(user, args.verbose), args.code)}
+        served = run_tabwise(chosen, args.threads, Measure(user, args.verbose), args.code, args.workspace)
+        measures = {"tabwise": served}
     else:
         measures = tabwise_pair(chosen, user, args)
     if args.naive:
@@ -114,6 +118,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--naive", action="store_true", help="also the naive way (the slowest: ~15 s a request)")
     parser.add_argument("--skip-in-process", action="store_true", help="leave out the in-process engine")
     parser.add_argument("--verbose", action="store_true", help="print every request")
+    parser.add_argument(
+        "--workspace", action="store_true", help="tabwise gets the tasks' package as its workspace folder"
+    )
     parser.add_argument(
         "--code", type=Path, help="run the language server from these tabwise sources (another commit's worktree)"
     )

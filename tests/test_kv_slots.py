@@ -11,6 +11,7 @@ import pytest
 
 from completion.config import EngineConfig
 from completion.engine import Engine
+from completion.errors import Cancelled
 from completion.runtime.kv_slots import KvSlots, Slot
 from completion.types import ChatMessage, ChatRequest, FimRequest
 from tests.conftest import ENDLESS, TinyModels, after_space, endless_config, tiny_config
@@ -74,6 +75,32 @@ def test_an_answer_steps_aside_for_a_live_suggestion_and_goes_on(tiny_models: Ti
         _, held, evaluated = chat_slot
     prompt_tokens = held - 21  # what the slot holds is the prompt and the tokens written so far
     assert evaluated <= prompt_tokens + 1, chat_slot  # the prompt was evaluated once, not again after the suggestion
+
+
+@pytest.mark.parametrize("wanted", [True, False])
+def test_a_prompt_no_longer_wanted_stops_within_a_step_of_its_evaluation(tiny_models: TinyModels, wanted: bool) -> None:
+    """A speculation's long prompt is evaluated PROMPT_STEP tokens at a time: a live request that comes
+    meanwhile waits for one step, not for the whole prompt (what the KV cache then holds as the witness)."""
+    from completion.runtime import SamplingParams
+    from completion.runtime.llama_backend import PROMPT_STEP, LlamaBackend
+
+    backend = LlamaBackend.load(tiny_config(tiny_models.qwen), tiny_models.qwen)
+    looks: list[bool] = []
+
+    def keep_going() -> bool:
+        looks.append(wanted or not looks)  # unwanted from its second look on
+        return looks[-1]
+
+    prompt = source("speculation", 60)  # ~500 tokens
+    if wanted:
+        generation = backend.generate(prompt, SamplingParams(2), "doc", keep_going)
+        assert generation.prompt_tokens > 3 * PROMPT_STEP
+        generation.close()
+    else:
+        with pytest.raises(Cancelled):
+            backend.generate(prompt, SamplingParams(2), "doc", keep_going)
+    (_, held, _), *_ = backend.kv_slots()
+    assert (held == PROMPT_STEP) is not wanted, held
 
 
 class FakeLlama:

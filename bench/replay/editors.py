@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from abc import ABC, abstractmethod
@@ -15,7 +16,7 @@ from typing import Any
 
 from bench.processes import private_runtime, runtime_env, stop_services
 from bench.replay.measure import REQUEST_S, Measure, replay
-from bench.replay.tasks import Task
+from bench.replay.tasks import PACKAGE, Task
 from bench.replay.trace import TraceLog
 from completion.service.rundir import RunDir
 from completion.service.server import LOG_LEVEL_ENV
@@ -94,27 +95,51 @@ class LspTypist(EditorTypist):
         return self.trace.next_answered()
 
 
-def run_tabwise(tasks_: list[Task], threads: int, measure: Measure, code: Path | None = None) -> Measure:
+def run_tabwise(
+    tasks_: list[Task], threads: int, measure: Measure, code: Path | None = None, workspace: bool = False
+) -> Measure:
     """The language server, with the service it starts in a private runtime directory (stopped after);
     adds to `measure`. With `code` (a folder of tabwise's sources, another commit's worktree), the server
-    and its service run that code, driven by this replay."""
+    and its service run that code, driven by this replay. With `workspace`, each task's file is opened in
+    a copy of its package as the workspace folder (its other files on disk, the typed body not)."""
     with private_runtime("tw-replay-") as folder:
+        project = package_copy(folder / "project") if workspace else None
         try:
-            return asyncio.run(asyncio.wait_for(_run_tabwise(tasks_, threads, measure, folder, code), 3 * 3600))
+            run = _run_tabwise(tasks_, threads, measure, folder, code, project)
+            return asyncio.run(asyncio.wait_for(run, 3 * 3600))
         finally:
             stop_services(folder / "run")
 
 
-async def _run_tabwise(tasks_: list[Task], threads: int, measure: Measure, folder: Path, code: Path | None) -> Measure:
+def package_copy(project: Path) -> Path:
+    """A project folder holding a copy of the tasks' package (jinja2), marked as a project root."""
+    shutil.copytree(PACKAGE, project / PACKAGE.name)
+    (project / "pyproject.toml").write_text('[project]\nname = "replay"\n', encoding="utf-8")
+    return project
+
+
+def _document(project: Path | None, number: int, task: Task) -> str:
+    """The task's document: its own file in `project`, written without the body the user types back (so no
+    context read from disk holds it), else a file that is nowhere on disk."""
+    if project is None:
+        return f"file:///replay/task{number}.py"
+    path = project / PACKAGE.name / task.name.split(":", 1)[0]
+    path.write_text(task.before + task.after, encoding="utf-8")
+    return path.as_uri()
+
+
+async def _run_tabwise(
+    tasks_: list[Task], threads: int, measure: Measure, folder: Path, code: Path | None, project: Path | None
+) -> Measure:
     """Each task in a document of its own, opened just before it is typed into; how each request was
     answered is read from the service's debug lines."""
     from lsprotocol import types
 
-    client = await _started(threads, folder, code)
+    client = await _started(threads, folder, code, project)
     trace = TraceLog(RunDir(folder / "run").log)
     trace.skip()
     for number, task in enumerate(tasks_):
-        uri = f"file:///replay/task{number}.py"
+        uri = _document(project, number, task)
         text = task.before + task.after
         item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
         client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
@@ -125,7 +150,7 @@ async def _run_tabwise(tasks_: list[Task], threads: int, measure: Measure, folde
     return measure
 
 
-async def _started(threads: int, folder: Path, code: Path | None) -> Any:
+async def _started(threads: int, folder: Path, code: Path | None, project: Path | None) -> Any:
     """A language server (from `code` if given) initialized with the user's defaults (only `threads` set),
     its model loaded, its service logging a line per completion."""
     from lsprotocol import types
@@ -137,7 +162,10 @@ async def _started(threads: int, folder: Path, code: Path | None) -> Any:
         env["PYTHONPATH"] = str(code.resolve())
     await client.start_io(sys.executable, "-m", "lsp_server", env=env, cwd=str(folder))
     options = {"threads": threads}  # everything else as a user gets it
-    params = types.InitializeParams(capabilities=types.ClientCapabilities(), initialization_options=options)
+    root = project.as_uri() if project else None
+    params = types.InitializeParams(
+        capabilities=types.ClientCapabilities(), initialization_options=options, root_uri=root
+    )
     await asyncio.wait_for(client.initialize_async(params), REQUEST_S)
     client.initialized(types.InitializedParams())
     deadline = time.monotonic() + REQUEST_S

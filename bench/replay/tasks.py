@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCES = ("compiler.py", "lexer.py", "parser.py", "environment.py", "utils.py")
+PACKAGE = Path(sysconfig.get_paths()["purelib"]) / "jinja2"
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,9 @@ class Task:
 
 def tasks(count: int, seed: int) -> list[Task]:
     """`count` function bodies of 120-400 characters from jinja2 (docstrings kept, the rest removed)."""
-    root = Path(sysconfig.get_paths()["purelib"]) / "jinja2"
     found: list[Task] = []
     for name in SOURCES:
-        found.extend(_bodies(name, (root / name).read_text(encoding="utf-8")))
+        found.extend(_bodies(name, (PACKAGE / name).read_text(encoding="utf-8")))
     return random.Random(seed).sample(found, count)
 
 
