@@ -105,24 +105,3 @@ def test_a_live_request_stops_a_running_warm_up(worker: Worker) -> None:
     assert warming.result(0) < 3000  # it yielded, it did not run to its end
     chat = worker.submit(Job(lambda job: "answer", PRIORITY_CHAT))  # only live requests preempt a warm-up
     assert chat.result(30) == "answer"
-
-
-@pytest.mark.parametrize(("answered", "stopped"), [(True, True), (False, False)])
-def test_a_live_request_elsewhere_stops_a_suggestion_writing_on(worker: Worker, answered: bool, stopped: bool) -> None:
-    """A suggestion answered at its time budget writes on into the cache; a live request for another
-    document (the user moved on) stops it. One not answered yet is someone's wait: it runs to its end."""
-    started, written = threading.Event(), []
-
-    def suggest(job: Job[str]) -> str:
-        if answered:
-            job.answer("shown")
-        started.set()
-        while not job.cancelled and len(written) < 100:  # checks between tokens, as generation does
-            written.append("token")
-            threading.Event().wait(0.01)
-        return "written"
-
-    worker.submit(Job(suggest, PRIORITY_INLINE, document="a.py"))
-    assert started.wait(30)
-    assert worker.submit(Job(lambda job: "other", PRIORITY_INLINE, document="b.py")).result(30) == "other"
-    assert (len(written) < 100) is stopped

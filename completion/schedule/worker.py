@@ -132,17 +132,10 @@ class Worker:
                     older.cancel("superseded by a newer request")
                 self._latest[job.document] = job
             running = self._running
-            if running is not None and job.priority == PRIORITY_INLINE and self._only_looking_ahead(running):
-                running.cancel("yielding to a live request")  # it stops within one token or small batch
+            if running is not None and running.priority == PRIORITY_BACKGROUND and job.priority == PRIORITY_INLINE:
+                running.cancel("yielding to a live request")  # a warm-up stops within one small batch
             self._queue.put((job.priority, next(self._order), job))
         return job
-
-    @staticmethod
-    def _only_looking_ahead(running: Job[Any]) -> bool:
-        """Whether the running job is work no one waits for: a warm-up or speculation, or a suggestion already
-        answered that writes on into the cache (for another document, the user has moved away from it; for
-        the same one, the newer request supersedes it anyway)."""
-        return running.priority == PRIORITY_BACKGROUND or (running.priority == PRIORITY_INLINE and running.answered)
 
     def supersede(self, document: str | None) -> None:
         """Cancel the newest job for `document`: it was answered another way (the suggestion cache)."""
