@@ -131,8 +131,9 @@ def _document(project: Path | None, number: int, task: Task) -> str:
 async def _run_tabwise(
     tasks_: list[Task], threads: int, measure: Measure, folder: Path, code: Path | None, project: Path | None
 ) -> Measure:
-    """Each task in a document of its own, opened just before it is typed into; how each request was
-    answered is read from the service's debug lines."""
+    """Each task in a document of its own, opened just before it is typed into and closed after (two tasks
+    may be in the same file of the workspace); how each request was answered is read from the service's
+    debug lines."""
     from lsprotocol import types
 
     client = await _started(threads, folder, code, project)
@@ -144,6 +145,8 @@ async def _run_tabwise(
         item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
         client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
         await replay(task, LspTypist(client, uri, task.before.count("\n"), trace), measure)
+        closed = types.TextDocumentIdentifier(uri=uri)
+        client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=closed))
     await asyncio.wait_for(client.shutdown_async(None), 30)
     client.exit(None)
     await asyncio.wait_for(client.stop(), 30)
@@ -228,6 +231,7 @@ def run_in_process(tasks_: list[Task], threads: int, measure: Measure, config: A
         for number, task in enumerate(tasks_):
             typist = EngineTypist(engine, f"file:///replay/task{number}.py", f"task{number}.py", task)
             asyncio.run(replay(task, typist, measure))
+            engine.document_closed(typist.uri, typist.path)
         return measure
     finally:
         engine.close()

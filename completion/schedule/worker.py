@@ -133,7 +133,7 @@ class Worker:
                 self._latest[job.document] = job
             running = self._running
             if running is not None and running.priority == PRIORITY_BACKGROUND and job.priority == PRIORITY_INLINE:
-                running.cancel("yielding to a live request")  # a warm-up stops within one small batch
+                running.cancel("yielding to a live request")  # it stops within one step of its prompt, or one token
             self._queue.put((job.priority, next(self._order), job))
         return job
 
