@@ -109,7 +109,7 @@ bench-context: install-test model
 # own server, built here from the llama.cpp sources inside the llama-cpp-python sdist (about 11 minutes), for both
 # user models (issue 25): per user model and system the median, p95 and first-request-in-a-file p95, characters
 # saved and suggestions shown of which nothing was taken; the headline is the worse of the two (about 2 hours).
-REPLAY_ARGS ?= --functions 4
+REPLAY_ARGS ?= --functions 4 --workspace
 REPLAY_USERS ?= accept-words tab-or-nothing
 bench-latency: install-test model $(LLAMA_SERVER)
 	timeout 14400 $(BIN)/python -m bench.typing_replay $(REPLAY_ARGS) --users $(REPLAY_USERS) --naive \

@@ -185,10 +185,10 @@ def test_before_any_rate_is_measured_only_many_uncached_tokens_take_the_short_pa
 
 def test_a_measured_rate_sizes_the_short_prompt_to_its_share_of_the_budget() -> None:
     assert short_prompt(500, 1000.0, 1.0, 128) is None  # 0.5 s of a 0.6 s share: the full prompt is in time
-    assert short_prompt(1000, 200.0, 1.0, 128) == ShortPrompt(int(200 * SHARE), 30)
-    assert short_prompt(1000, 20.0, 1.0, 128) == ShortPrompt(MIN_SHORT_TOKENS, 24)  # never smaller than this
-    assert short_prompt(300, 20.0, 1.0, 128) is None  # 15 s, but 96 tokens would save too little of it
-    assert short_prompt(1000, 500.0, 1.0, 128) is None  # 2 s, but its 300-token short prompt saves too little
+    assert short_prompt(1000, 400.0, 1.0, 128) == ShortPrompt(int(400 * SHARE), 60)
+    assert short_prompt(1000, 20.0, 1.0, 128) == ShortPrompt(MIN_SHORT_TOKENS, MIN_SHORT_TOKENS // 4)  # no smaller
+    assert short_prompt(300, 20.0, 1.0, 128) is None  # 15 s, but a 192-token prompt would save too little of it
+    assert short_prompt(500, 500.0, 1.0, 128) is None  # 1 s, but its 300-token short prompt saves too little
 
 
 def test_the_rate_is_a_moving_average_of_real_measurements() -> None:
