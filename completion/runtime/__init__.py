@@ -98,8 +98,8 @@ class Backend(Protocol):
     ) -> Generation:
         """Start generating after `prompt` (special tokens recognised), reusing the KV cache's prefix.
         `sequence` names who asks (a document, "chat"): a runtime with several KV caches keeps each
-        sequence's place in one of them. A runtime that waits on another process (a remote server) polls
-        `keep_going` meanwhile and raises Cancelled once it is False."""
+        sequence's place in one of them. While it evaluates the prompt (in process) or waits on another
+        process (a remote server), a runtime polls `keep_going` and raises Cancelled once it is False."""
         ...
 
     def kv_held(self) -> list[tuple[str, int]]:
