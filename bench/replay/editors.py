@@ -103,7 +103,7 @@ def run_tabwise(
     and its service run that code, driven by this replay. With `workspace`, each task's file is opened in
     a copy of its package as the workspace folder (its other files on disk, the typed body not)."""
     with private_runtime("tw-replay-") as folder:
-        project = package_copy(folder / "project") if workspace else None
+        project = _package_copy(folder / "project") if workspace else None
         try:
             run = _run_tabwise(tasks_, threads, measure, folder, code, project)
             return asyncio.run(asyncio.wait_for(run, 3 * 3600))
@@ -111,20 +111,20 @@ def run_tabwise(
             stop_services(folder / "run")
 
 
-def package_copy(project: Path) -> Path:
+def _package_copy(project: Path) -> Path:
     """A project folder holding a copy of the tasks' package (jinja2), marked as a project root."""
     shutil.copytree(PACKAGE, project / PACKAGE.name)
     (project / "pyproject.toml").write_text('[project]\nname = "replay"\n', encoding="utf-8")
     return project
 
 
-def _document(project: Path | None, number: int, task: Task) -> str:
-    """The task's document: its own file in `project`, written without the body the user types back (so no
-    context read from disk holds it), else a file that is nowhere on disk."""
+def _document(project: Path | None, number: int, task: Task, text: str) -> str:
+    """The task's document, holding `text` (the task without the body the user types back): its own file in
+    `project`, written so (no context read from disk holds the body), else a file that is nowhere on disk."""
     if project is None:
         return f"file:///replay/task{number}.py"
     path = project / PACKAGE.name / task.name.split(":", 1)[0]
-    path.write_text(task.before + task.after, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path.as_uri()
 
 
@@ -140,8 +140,8 @@ async def _run_tabwise(
     trace = TraceLog(RunDir(folder / "run").log)
     trace.skip()
     for number, task in enumerate(tasks_):
-        uri = _document(project, number, task)
         text = task.before + task.after
+        uri = _document(project, number, task, text)
         item = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
         client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
         await replay(task, LspTypist(client, uri, task.before.count("\n"), trace), measure)
