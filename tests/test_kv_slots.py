@@ -3,6 +3,7 @@ the real llama.cpp on the tiny models, with llama.cpp's own per-context counters
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,31 @@ def test_which_slot_a_prompt_takes(held: list[list[int]], prompt: list[int], seq
     everything = slots.slots()
     assert everything.index(slots.active) == chosen
     assert llm._ctx == slots.active.context
+
+
+def test_a_request_following_a_generation_cancelled_during_its_prompt_ends_with_it(tiny_models: TinyModels) -> None:
+    """A request on the path of a generation whose prompt's evaluation was stopped (a speculation a live
+    request preempted) is ended with it, not left waiting for an answer that never comes."""
+    from completion.runtime.llama_backend import LlamaBackend
+
+    started, release = threading.Event(), threading.Event()
+
+    class StoppedDuringItsPrompt(LlamaBackend):
+        def generate(self, *args: Any, **kwargs: Any) -> Any:
+            started.set()
+            release.wait(30)
+            raise Cancelled("yielding to a live request")
+
+    def factory(config: EngineConfig, path: Path) -> Any:
+        loaded = LlamaBackend.load(config, path)
+        return StoppedDuringItsPrompt(loaded._llm, loaded.info)
+
+    request = FimRequest(source("editor"), "\n", path="app.py", document="file:///app.py")
+    with Engine(tiny_config(tiny_models.qwen, speculate=False, short_cold_prompts=False), factory) as engine:
+        first = engine.submit_complete(request)
+        assert started.wait(30)
+        follower = engine.submit_complete(request)  # on its path: it follows, it does not queue
+        release.set()
+        for job in (first, follower):
+            with pytest.raises(Cancelled):
+                job.result(30)

@@ -8,9 +8,10 @@ writes on to the plan's end (completion/fim/continuation.py).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from completion.bounded import BoundedDict
@@ -211,13 +212,13 @@ class FimPipeline:
             return Suggestion(cached, StopReason.CACHED)  # written while this one waited
         asked, sequence, warming = self._asked(backend, prepared, self._prompt(prepared, traits.fim), traits.fim, job)
         continuation = continuation or self.running.make(prepared, job)
-        self.running.start(continuation)  # typing what it writes follows it, from its first token on
         confidence = Confidence.of(self._host.config)
         shaper = Shaper(prepared.request, prepared.plan, prepared.rules, confidence)
         params = self._sampling(prepared, traits.fim, confidence)
         asked_at = time.perf_counter()
-        generation = backend.generate(asked, params, sequence, lambda: not job.cancelled)
-        first_at = self._write(generation, prepared, job, continuation, shaper, began)
+        with self._followed(continuation):  # typing what it writes follows it, from before its prompt on
+            generation = backend.generate(asked, params, sequence, lambda: not job.cancelled)
+            first_at = self._write(generation, prepared, job, continuation, shaper, began)
         self._rate.note(generation.prompt_tokens - generation.reused_tokens, first_at - asked_at)
         cut = not shaper.stopped and generation.stop_reason not in (StopReason.END, StopReason.STOP)
         text = shaper.finish(cut)  # a limit's cut keeps what stands, never a bracket or string left open
@@ -254,13 +255,22 @@ class FimPipeline:
                     self._show_when_due(prepared, job, shaper, "\n" in piece, began, first_at, generation)
                 if "\n" in piece:
                     continuation.serve()
+        finally:
+            generation.close()
+        return first_at
+
+    @contextlib.contextmanager
+    def _followed(self, continuation: Continuation) -> Iterator[None]:
+        """While a generation is started and runs, requests on its path follow it; if it fails or is cancelled
+        (its prompt's evaluation included), they end with it instead of waiting for an answer that never comes."""
+        self.running.start(continuation)
+        try:
+            yield
         except Exception as exc:
             continuation.cancel(str(exc) or "the generation failed")
             raise
         finally:
-            generation.close()
             self.running.release(continuation)
-        return first_at
 
     def _show_when_due(
         self,
