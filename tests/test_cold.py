@@ -21,6 +21,7 @@ from completion.fim.cold import (
     PromptRate,
     ShortPrompt,
     cold_sequence,
+    for_a_while,
     short_prompt,
 )
 from completion.runtime import SamplingParams
@@ -45,6 +46,7 @@ class Recording:
         self.backend = backend
         self.asked: list[tuple[str, str]] = []  # (prompt, sequence) per generation
         self.uncached: list[int] = []  # what uncached_tokens answered, in order
+        self.prefilled: list[tuple[str, int]] = []  # (sequence, tokens evaluated) per prefill, in order
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
@@ -52,6 +54,11 @@ class Recording:
     def generate(self, prompt: str, params: Any, sequence: str = "", keep_going: Any = None) -> Any:
         self.asked.append((prompt, sequence))
         return self.backend.generate(prompt, params, sequence, keep_going)
+
+    def prefill(self, prompt: str, keep_going: Any, sequence: str = "") -> int:
+        evaluated: int = self.backend.prefill(prompt, keep_going, sequence)
+        self.prefilled.append((sequence, evaluated))
+        return evaluated
 
     def uncached_tokens(self, prompt: str, sequence: str = "") -> int:
         count: int = self.backend.uncached_tokens(prompt, sequence)
@@ -96,19 +103,29 @@ def test_the_first_request_in_a_big_file_just_opened_is_answered_from_a_short_pr
         assert typed.timings.prompt_tokens >= full and typed.timings.evaluated_tokens < 20, typed.timings  # b, below
 
 
-def test_a_document_gets_one_short_answer_until_it_is_closed(tiny_models: TinyModels) -> None:
-    """Later requests keep the full context however much of it is uncached (an edit at the top of the file);
-    opened again, the document's first request may be short again."""
+def test_a_later_request_in_a_file_still_cold_warms_its_full_prompt_before_it_answers_short(
+    tiny_models: TinyModels,
+) -> None:
+    """An edit at the top of the file leaves most of the full prompt uncached: with a budget no warm-up could
+    meet, the request advances the full prompt's warm-up by a batch itself and answers short again; with time
+    enough, it warms the rest and answers from the full prompt. Opened again, its first request is short again."""
     factory, made = recording_factory()
     edited = ABOVE.replace("value_0 = 0", "value_0 = 10")  # every token after it is new to the KV cache
     with Engine(tiny_config(tiny_models.qwen, speculate=False), factory) as engine:
         engine.document_opened(URI, PATH, ABOVE + CURSOR + BELOW, warm=False)
         engine.complete(FimRequest(ABOVE + CURSOR, BELOW, path=PATH, document=URI))
-        # a budget no rate measured since could meet: what decides here is the once-per-document rule alone
-        later = engine.complete(FimRequest(edited + CURSOR, BELOW, path=PATH, document=URI, time_budget_ms=1))
         recorded = made[0]
-        assert [sequence for _, sequence in recorded.asked] == [cold_sequence(URI), URI]
-        assert "value_0 = 10" in recorded.asked[-1][0] and later.text == "a + b"
+        full = recorded.uncached[0]
+        wait_until_held(engine, URI, full - 1)  # the warm-up behind the short answer is over
+        while not recorded.prefilled:  # and noted
+            time.sleep(0.01)
+        warmed = len(recorded.prefilled)
+        late = engine.complete(FimRequest(edited + CURSOR, BELOW, path=PATH, document=URI, time_budget_ms=1))
+        assert recorded.asked[-1][1] == cold_sequence(URI) and late.text == "a + b"
+        own = recorded.prefilled[warmed]  # the request's own, before its short answer queued the next warm-up
+        assert own[0] == URI and 0 < own[1] < full // 2, recorded.prefilled
+        engine.complete(FimRequest(edited + CURSOR + "b", BELOW, path=PATH, document=URI, time_budget_ms=60_000))
+        assert recorded.asked[-1][1] == URI and "value_0 = 10" in recorded.asked[-1][0]
         engine.document_closed(URI, PATH)
         engine.document_opened(URI, PATH, ABOVE + CURSOR + BELOW, warm=False)
         engine.complete(FimRequest(ABOVE + CURSOR, BELOW, path=PATH, document=URI, time_budget_ms=1))
@@ -202,3 +219,11 @@ def test_the_rate_is_a_moving_average_of_real_measurements() -> None:
     assert 100.0 < rate.value < 400.0  # type: ignore[operator]
     rate.forget()
     assert rate.value is None
+
+
+def test_for_a_while_goes_on_once_past_its_time_and_never_past_its_condition() -> None:
+    late = for_a_while(0.0, lambda: True)
+    assert late() and not late()  # one batch, however late
+    assert not for_a_while(60.0, lambda: False)()
+    going = for_a_while(60.0, lambda: True)
+    assert going() and going()

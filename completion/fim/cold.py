@@ -6,9 +6,13 @@ more than SHARE of the budget at the prompt rate measured on this machine, the r
 same FIM prompt over only the cursor's neighbourhood, sized to evaluate within that share (at least
 MIN_SHORT_TOKENS), in a KV sequence of its own so that it evicts nothing of the document's. The full prompt
 is then warmed in the background, so the next request in the file finds it cached, or at least what the
-warm-up evaluated so far. A document gets one short answer until it is closed: on the replay, answering every
-request from the short prompt while the warm-up starved behind them halved the characters saved (155 of
-1,010 against 316; docs/benchmarks.md). Before any rate is
+warm-up evaluated so far. A later request in a file still cold first evaluates its full prompt itself for at
+most WARM_SHARE of its budget (at least one batch), then answers from the full prompt if the rest is now in
+time, else from the short one again (its KV sequence kept: only the typed text and the suffix are new). The
+warm-up thus advances with every request, and no request waits for all of it: a user who asks at every few
+words kept the worker busy with short answers and starved a warm-up that ran only in the gaps (half the
+characters saved, docs/benchmarks.md), and waiting for the rest of the full prompt cost each file's second
+request 6-7 s. Before any rate is
 measured, the full prompt is taken not to be in time: no speed is ever assumed. Either way the short path is
 taken only where it saves most of the evaluation (the uncached part at least COLD_FACTOR times the short
 prompt): a new line, which re-evaluates the suffix (~150 tokens), keeps its full context. A remote server's
@@ -18,6 +22,8 @@ caches are not seen (0 uncached): it always gets the full prompt.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 SHARE = 0.6  # of a request's time budget, at most this goes to evaluating its prompt
@@ -25,6 +31,7 @@ SHARE = 0.6  # of a request's time budget, at most this goes to evaluating its p
 # path; with 192, 17 (first request p95 3.0 s against 3.3; docs/benchmarks.md).
 MIN_SHORT_TOKENS = 192
 COLD_FACTOR = 2  # the short path only where the full prompt's uncached part is this many times the short one
+WARM_SHARE = 1.0  # of a later request's time budget in a cold file, at most this goes to warming its full prompt
 SUFFIX_SHARE = 0.25  # of a short prompt's budget, this goes to the code after the cursor
 MIN_MEASURED_TOKENS = 32  # evaluations of fewer tokens say more about overheads than the rate: not noted
 SMOOTHING = 0.3  # weight of the newest measurement in the rate's moving average
@@ -87,3 +94,17 @@ def short_prompt(uncached: int, rate: float | None, budget_s: float, suffix_toke
 def cold_sequence(key: str) -> str:
     """The KV sequence (and layout key) of a document's short prompts, apart from its full prompt's."""
     return key + COLD_SEQUENCE
+
+
+def for_a_while(seconds: float, keep_going: Callable[[], bool]) -> Callable[[], bool]:
+    """`keep_going`, but for at most `seconds` from now; true at its first call whatever the time (if
+    `keep_going()` is), so that a late request always advances the warm-up by a batch."""
+    deadline = time.perf_counter() + seconds
+    calls = 0
+
+    def going() -> bool:
+        nonlocal calls
+        calls += 1
+        return keep_going() and (calls == 1 or time.perf_counter() < deadline)
+
+    return going

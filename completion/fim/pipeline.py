@@ -19,7 +19,15 @@ from completion.context.documents import Documents
 from completion.context.gatherer import CodeContext
 from completion.errors import RequestError
 from completion.fim.cache import SuggestionCache
-from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, short_prompt
+from completion.fim.cold import (
+    WARM_SHARE,
+    PromptRate,
+    ShortPrompt,
+    cold_sequence,
+    for_a_while,
+    in_time,
+    short_prompt,
+)
 from completion.fim.confidence import Confidence
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
@@ -68,7 +76,7 @@ class FimPipeline:
         self._speculation: Job[Suggestion] | None = None  # the suggestion being prepared for after an accept
         self._warming: Job[int] | None = None  # the newest warm-up
         self._rate = PromptRate()  # prompt tokens evaluated per second, from answers and warm-ups (cold.py)
-        self._cold: BoundedDict[str, bool] = BoundedDict(LAYOUTS_KEPT)  # documents answered from a short prompt
+        self._cold: BoundedDict[str, bool] = BoundedDict(LAYOUTS_KEPT)  # documents answered short since opened
         self._lock = threading.Lock()
         self.last = LastCompletion()
 
@@ -107,7 +115,8 @@ class FimPipeline:
             backend, traits = self._host.ensure()
             if traits.fim is None:
                 return 0
-            return self._prefill(backend, self._prompt(prepared, traits.fim).text, prepared.key, job)
+            prompt = self._prompt(prepared, traits.fim).text
+            return self._prefill(backend, prompt, prepared.key, lambda: not job.cancelled)
 
         return self._queue_warm_up(run)
 
@@ -120,10 +129,10 @@ class FimPipeline:
             older.cancel("a newer warm-up replaced it")
         return self._worker.submit(job)
 
-    def _prefill(self, backend: Backend, prompt: str, sequence: str, job: Job[int]) -> int:
-        """Evaluate `prompt` into `sequence`'s KV cache until `job` is cancelled, noting the rate."""
+    def _prefill(self, backend: Backend, prompt: str, sequence: str, keep_going: Callable[[], bool]) -> int:
+        """Evaluate `prompt` into `sequence`'s KV cache while `keep_going()`, noting the rate."""
         started = time.perf_counter()
-        evaluated = backend.prefill(prompt, lambda: not job.cancelled, sequence)
+        evaluated = backend.prefill(prompt, keep_going, sequence)
         self._rate.note(evaluated, time.perf_counter() - started)
         return evaluated
 
@@ -174,20 +183,27 @@ class FimPipeline:
         for a live request whose full prompt would not be evaluated in time (a file just opened), a short
         one (completion/fim/cold.py), the full one then warmed (queued now: a request that ends this one's
         generation must not skip it); else the full prompt. A speculation is not waited for."""
-        short = self._short(backend, prepared, prompt.text) if job.priority == PRIORITY_INLINE else None
+        short = self._short(backend, prepared, prompt.text, job) if job.priority == PRIORITY_INLINE else None
         if short is None:
             return prompt.text, prepared.key, False
-        self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, warm))
+        self._queue_warm_up(
+            lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, lambda: not warm.cancelled)
+        )
         return self._prompt(prepared, fim, short).text, cold_sequence(prepared.key), True
 
-    def _short(self, backend: Backend, prepared: Prepared, full: str) -> ShortPrompt | None:
-        """The short prompt for a document's first request that is late; a document's later requests keep
-        their full context, and so does a request with notes (a notebook kernel's variables: what its
-        suggestion needs most, and more than a short prompt holds)."""
-        if not self._host.config.short_cold_prompts or prepared.key in self._cold or prepared.request.notes:
+    def _short(self, backend: Backend, prepared: Prepared, full: str, job: Job[Suggestion]) -> ShortPrompt | None:
+        """The short prompt for a live request whose full prompt is late; in a file answered short before,
+        only once the request has warmed its full prompt for a while itself (cold.py). A request with notes
+        (a notebook kernel's variables: what its suggestion needs most, and more than a short prompt holds)
+        keeps its full context."""
+        if not self._host.config.short_cold_prompts or prepared.request.notes:
             return None
         budget_s = (prepared.request.time_budget_ms or self._host.config.time_budget_ms) / 1000
         uncached = backend.uncached_tokens(full, prepared.key)
+        if prepared.key in self._cold and not in_time(uncached, self._rate.value, budget_s):
+            warming = for_a_while(WARM_SHARE * budget_s, lambda: not job.cancelled)
+            self._prefill(backend, full, prepared.key, warming)
+            uncached = backend.uncached_tokens(full, prepared.key)
         short = short_prompt(uncached, self._rate.value, budget_s, self._host.config.suffix_tokens)
         if short is not None:
             self._cold[prepared.key] = True
