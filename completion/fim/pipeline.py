@@ -25,7 +25,6 @@ from completion.fim.cold import (
     ShortPrompt,
     cold_sequence,
     for_a_while,
-    in_time,
     short_prompt,
 )
 from completion.fim.confidence import Confidence
@@ -192,19 +191,19 @@ class FimPipeline:
         return self._prompt(prepared, fim, short).text, cold_sequence(prepared.key), True
 
     def _short(self, backend: Backend, prepared: Prepared, full: str, job: Job[Suggestion]) -> ShortPrompt | None:
-        """The short prompt for a live request whose full prompt is late; in a file answered short before,
-        only once the request has warmed its full prompt for a while itself (cold.py). A request with notes
-        (a notebook kernel's variables: what its suggestion needs most, and more than a short prompt holds)
-        keeps its full context."""
+        """The short prompt for a live request whose full prompt is late; in a file answered short before, only
+        if it still is once the request has warmed its full prompt for a while itself (cold.py). A request with
+        notes (a notebook kernel's variables: what its suggestion needs most, and more than a short prompt
+        holds) keeps its full context."""
         if not self._host.config.short_cold_prompts or prepared.request.notes:
             return None
         budget_s = (prepared.request.time_budget_ms or self._host.config.time_budget_ms) / 1000
-        uncached = backend.uncached_tokens(full, prepared.key)
-        if prepared.key in self._cold and not in_time(uncached, self._rate.value, budget_s):
-            warming = for_a_while(WARM_SHARE * budget_s, lambda: not job.cancelled)
-            self._prefill(backend, full, prepared.key, warming)
+        suffix_tokens = self._host.config.suffix_tokens
+        short = short_prompt(backend.uncached_tokens(full, prepared.key), self._rate.value, budget_s, suffix_tokens)
+        if short is not None and prepared.key in self._cold:
+            self._prefill(backend, full, prepared.key, for_a_while(WARM_SHARE * budget_s, lambda: not job.cancelled))
             uncached = backend.uncached_tokens(full, prepared.key)
-        short = short_prompt(uncached, self._rate.value, budget_s, self._host.config.suffix_tokens)
+            short = short_prompt(uncached, self._rate.value, budget_s, suffix_tokens)
         if short is not None:
             self._cold[prepared.key] = True
         return short
