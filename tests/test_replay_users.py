@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bench.replay.measure import Measure, TextTypist, replay
-from bench.replay.report import headline, results
+from bench.replay.report import headline, ratios, results
 from bench.replay.tasks import Task
 from bench.replay.users import ACCEPT_WORDS, TAB_OR_NOTHING, all_or_first_line, every_space_bracket_dot, right_words
 
@@ -73,3 +73,13 @@ def test_the_headline_is_the_worse_user_model() -> None:
         "first_p95": (1.0, "a"),
     }
     assert [worst[figure]["met"] for figure in ("median", "p95", "saved")] == [False, False, False]
+
+
+def test_a_baseline_answered_from_its_own_cache_gives_no_latency_ratio_and_no_target_met() -> None:
+    ours = {"median_ms": 900.0, "p95_ms": 2000.0, "chars_saved": 120, "shown_nothing_taken_per_request": 0.5}
+    theirs = {"median_ms": 0.01, "p95_ms": 5000.0, "chars_saved": 100, "shown_nothing_taken_per_request": 0.5}
+    row = ratios({**ours, "first_p95_ms": 1500.0}, {**theirs, "first_p95_ms": 15000.0})
+    assert row["median"] is None and row["p95"] == 0.4 and row["first_p95"] == 0.1
+    worst = headline({"a": row, "b": {**row, "median": 0.05}}, True)
+    assert worst["median"]["ratio"] == 0.05 and worst["median"]["no_ratio"] == ["a"]
+    assert not worst["median"]["met"] and worst["p95"]["met"]

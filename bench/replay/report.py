@@ -11,6 +11,8 @@ from bench.replay.measure import Measure
 # Issue 25's targets for tabwise / llama-server: figure -> (True when higher is better, the bound).
 TARGETS = {"median": (False, 0.1), "p95": (False, 0.5), "saved": (True, 1.2)}
 RATIOS = ("median", "p95", "saved", "shown_nothing_taken", "first_p95")  # the figures compared, as `ratios` names them
+# A latency under this is an answer from the client's own cache: no ratio to it says how fast anything is.
+MIN_BASELINE_MS = 1.0
 
 
 def p95(values: list[float]) -> float:
@@ -46,37 +48,40 @@ def summary(measure: Measure, characters: int) -> dict[str, Any]:
     }
 
 
-def _ratio(ours: float, theirs: float) -> float | None:
-    return ours / theirs if theirs else None
+def _ratio(ours: float, theirs: float, least: float = 0.0) -> float | None:
+    return ours / theirs if theirs and theirs >= least else None
 
 
 def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float | None]:
-    """tabwise's figures over another system's (None where the other's is 0)."""
+    """tabwise's figures over another system's (None where the other's is 0, or a latency under
+    MIN_BASELINE_MS)."""
     return {
-        "median": _ratio(ours["median_ms"], theirs["median_ms"]),
-        "p95": _ratio(ours["p95_ms"], theirs["p95_ms"]),
+        "median": _ratio(ours["median_ms"], theirs["median_ms"], MIN_BASELINE_MS),
+        "p95": _ratio(ours["p95_ms"], theirs["p95_ms"], MIN_BASELINE_MS),
         "saved": _ratio(ours["chars_saved"], theirs["chars_saved"]),
         "shown_nothing_taken": _ratio(
             ours["shown_nothing_taken_per_request"], theirs["shown_nothing_taken_per_request"]
         ),
-        "first_p95": _ratio(ours["first_p95_ms"], theirs["first_p95_ms"]),
+        "first_p95": _ratio(ours["first_p95_ms"], theirs["first_p95_ms"], MIN_BASELINE_MS),
     }
 
 
 def headline(by_user: dict[str, dict[str, float | None]], targets: bool) -> dict[str, dict[str, Any]]:
     """Per figure, the worse of the user models' ratios (the lower for characters saved, else the higher),
-    which user model it was, and with `targets` whether issue 25's target for it is met."""
+    which user model it was, the user models with no ratio, and with `targets` whether issue 25's target for
+    it is met (never where a user model has no ratio: nothing shows it met there)."""
     worst: dict[str, dict[str, Any]] = {}
     for figure in RATIOS:
         known = [(value, user) for user, row in by_user.items() if (value := row[figure]) is not None]
         if not known:
             continue
         value, user = min(known) if figure == "saved" else max(known)
-        worst[figure] = {"ratio": value, "user": user}
+        unknown = [user for user, row in by_user.items() if row[figure] is None]
+        worst[figure] = {"ratio": value, "user": user, "no_ratio": unknown}
         if targets and figure in TARGETS:
             higher, bound = TARGETS[figure]
             worst[figure]["target"] = bound
-            worst[figure]["met"] = value >= bound if higher else value <= bound
+            worst[figure]["met"] = not unknown and (value >= bound if higher else value <= bound)
     return worst
 
 
@@ -171,6 +176,7 @@ def print_ratios(found: dict[str, Any]) -> None:
         targets = [
             f"{figure} x{worst[figure]['ratio']:.2f} ({'at least' if higher else 'at most'} x{bound}): "
             + ("met" if worst[figure]["met"] else "not met")
+            + (f" (no ratio for {', '.join(worst[figure]['no_ratio'])})" if worst[figure]["no_ratio"] else "")
             for figure, (higher, bound) in TARGETS.items()
             if "met" in worst.get(figure, {})
         ]
