@@ -95,7 +95,7 @@ class Chat:
                 parts[chunk.kind].append(chunk.text)
                 stream.put(chunk)
 
-        generation = backend.generate(prompt, params, CHAT_SEQUENCE, lambda: not job.cancelled)
+        generation = backend.generate(prompt, params, CHAT_SEQUENCE, job.wanted)
         first_at = self._relay(generation, job, lambda piece: emit(splitter.feed(piece)))
         emit(splitter.finish())
         answer, reasoning = "".join(parts[ChunkKind.ANSWER]), "".join(parts[ChunkKind.REASONING])

@@ -114,8 +114,7 @@ class FimPipeline:
             backend, traits = self._host.ensure()
             if traits.fim is None:
                 return 0
-            prompt = self._prompt(prepared, traits.fim).text
-            return self._prefill(backend, prompt, prepared.key, lambda: not job.cancelled)
+            return self._prefill(backend, self._prompt(prepared, traits.fim).text, prepared.key, job.wanted)
 
         return self._queue_warm_up(run)
 
@@ -185,9 +184,7 @@ class FimPipeline:
         short = self._short(backend, prepared, prompt.text, job) if job.priority == PRIORITY_INLINE else None
         if short is None:
             return prompt.text, prepared.key, False
-        self._queue_warm_up(
-            lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, lambda: not warm.cancelled)
-        )
+        self._queue_warm_up(lambda warm: self._prefill(self._host.ensure()[0], prompt.text, prepared.key, warm.wanted))
         return self._prompt(prepared, fim, short).text, cold_sequence(prepared.key), True
 
     def _short(self, backend: Backend, prepared: Prepared, full: str, job: Job[Suggestion]) -> ShortPrompt | None:
@@ -201,7 +198,7 @@ class FimPipeline:
         suffix_tokens = self._host.config.suffix_tokens
         short = short_prompt(backend.uncached_tokens(full, prepared.key), self._rate.value, budget_s, suffix_tokens)
         if short is not None and prepared.key in self._cold:
-            self._prefill(backend, full, prepared.key, for_a_while(WARM_SHARE * budget_s, lambda: not job.cancelled))
+            self._prefill(backend, full, prepared.key, for_a_while(WARM_SHARE * budget_s, job.wanted))
             uncached = backend.uncached_tokens(full, prepared.key)
             short = short_prompt(uncached, self._rate.value, budget_s, suffix_tokens)
         if short is not None:
@@ -232,7 +229,7 @@ class FimPipeline:
         params = self._sampling(prepared, traits.fim, confidence)
         asked_at = time.perf_counter()
         with self._followed(continuation):  # typing what it writes follows it, from before its prompt on
-            generation = backend.generate(asked, params, sequence, lambda: not job.cancelled)
+            generation = backend.generate(asked, params, sequence, job.wanted)
             first_at = self._write(generation, prepared, job, continuation, shaper, began)
         self._rate.note(generation.prompt_tokens - generation.reused_tokens, first_at - asked_at)
         cut = not shaper.stopped and generation.stop_reason not in (StopReason.END, StopReason.STOP)

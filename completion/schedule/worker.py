@@ -52,6 +52,10 @@ class Job(Generic[T]):
         """True once cancel() was called; running code stops at its next check."""
         return self._cancel.is_set()
 
+    def wanted(self) -> bool:
+        """Not cancelled: the `keep_going` of the evaluation or generation the job runs."""
+        return not self._cancel.is_set()
+
     def cancel(self, why: str = "cancelled") -> None:
         """Stop this job: at once if it has not started, else at its next token."""
         with self._lock:
