@@ -16,6 +16,7 @@ from completion.types import ChatMessage, ChatRequest, ChunkKind, FimRequest, St
 from tests.conftest import (
     CHAT_SCRIPT,
     ENDLESS,
+    ENDLESS_TOKEN,
     FIM_SCRIPT,
     TinyModels,
     after_space,
@@ -295,6 +296,18 @@ def test_tab_right_after_a_suggestion_follows_its_speculation_instead_of_generat
     waited, at_once = answers
     assert at_once.text == waited.text
     assert at_once.timings.prompt_tokens == 0  # no generation of its own: it followed the speculation
+
+
+def test_where_a_stop_rule_ends_a_suggestion_as_its_block_ends_tab_adds_nothing(tiny_models: TinyModels) -> None:
+    """The model's next line after `return ok` is ` ok`, left of the body: the function is over, so the place
+    after the suggestion is answered at once, from the cache, not by a generation of its own."""
+    with Engine(endless_config(tiny_models, model_path=tiny_models.endless_lines, speculate=False)) as engine:
+        prefix, suffix = "def f():\n    return", "\n"
+        first = engine.complete(FimRequest(prefix, suffix, document="s"))
+        assert (first.text, first.stop_reason) == (ENDLESS_TOKEN, StopReason.STOP)
+        after_tab = engine.complete(FimRequest(prefix + first.text, suffix, document="s"))
+        assert (after_tab.text, after_tab.stop_reason) == ("", StopReason.CACHED)
+        assert after_tab.timings.prompt_tokens == 0
 
 
 def test_where_the_model_ended_the_middle_itself_tab_adds_nothing(qwen_engine: Engine) -> None:

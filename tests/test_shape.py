@@ -7,7 +7,7 @@ import pytest
 from completion.context.syntax import SyntaxCache
 from completion.fim.plan import Mode, Plan, plan_completion
 from completion.fim.running import prepare
-from completion.fim.shape import bracket_depth, clean_suggestion, repeated_suffix_start, stop_index
+from completion.fim.shape import bracket_depth, clean_suggestion, leaves_place, repeated_suffix_start, stop_index
 from completion.fim.shaper import Shaper
 from completion.languages import rules_for
 from completion.types import FimRequest
@@ -174,3 +174,13 @@ def test_a_comment_appended_to_the_line_just_written_is_dropped(
     prefix: str, suffix: str, written: str, language: str, kept: str
 ) -> None:
     assert finish(prefix, suffix, written, language) == kept
+
+
+def test_a_stop_rule_says_nothing_belongs_after_it_only_where_its_next_line_leaves_the_block() -> None:
+    """Judged by the plan of the place after the cut (at `        return node`: a line, its floor the body's 8)."""
+    plan = Plan(Mode.LINE, min_indent=8, goes_on=True)
+    below = "\n\n    @typing.overload\n    def parse_assign_target("
+    assert leaves_place("\n\n    @typing.overload\n", plan, below)  # the definition is over
+    assert leaves_place("\n        return node\n", plan, "\n        return node\n")  # the code below again
+    assert not leaves_place("\n        node.lineno = 1\n", plan, below)  # the next statement of the block
+    assert not leaves_place("\n\n", plan, below)  # nothing said

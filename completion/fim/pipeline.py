@@ -32,6 +32,7 @@ from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
 from completion.fim.prompt import FimPrompt, Layout, build_fim_prompt
 from completion.fim.running import Prepared, Running, prepare
+from completion.fim.shape import leaves_place
 from completion.fim.shaper import Shaper
 from completion.fim.trace import trace
 from completion.runtime import Backend, Generation, SamplingParams
@@ -238,9 +239,10 @@ class FimPipeline:
         suggestion = Suggestion(text, reason, timings(job, began, generation, first_at))
         if text or not cut:  # an empty cut says nothing of the place: a longer limit may fill it
             self._cache.put(prepared.request, suggestion.text)
-        continuation.end(self._answer_from_cache, self._resubmit)
+        ahead = self._after(prepared, suggestion, shaper)
+        continuation.end(self._answer_from_cache, self._resubmit)  # a follower there: answered from the cache
         if job.priority == PRIORITY_INLINE:
-            self._look_ahead(prepared, job, suggestion, shaper.text, warming)
+            self._look_ahead(ahead, job, suggestion, warming)
         return suggestion
 
     def _write(
@@ -308,24 +310,32 @@ class FimPipeline:
             self.last.record(cost.evaluated_tokens, cost.total_ms)
             job.answer(Suggestion(shown, StopReason.TIME, cost))
 
-    def _look_ahead(
-        self, prepared: Prepared, job: Job[Suggestion], suggestion: Suggestion, written: str, warming: bool
-    ) -> None:
-        """After a live suggestion: note its cost, and ready what follows its acceptance; not where the full
-        prompt is being warmed (`warming`): the next request here needs that first."""
+    def _after(self, prepared: Prepared, suggestion: Suggestion, shaper: Shaper) -> Prepared:
+        """The place the whole suggestion's acceptance leads to, remembered as complete where nothing belongs
+        there: the model ended the middle itself (the text joins the code below), or a stop rule cut it where
+        its next line leaves that place's block or writes the code below again. Tab there then adds nothing,
+        and a request that typed or accepted all of it is answered at once instead of by a generation that
+        the model ends the same way (each function's last request in the typing replay, up to 4 s)."""
+        request = prepared.request
+        ahead = prepare(replace(request, prefix=request.prefix + suggestion.text), self._documents.syntax)
+        if len(suggestion.text.rstrip()) != len(shaper.text.rstrip()):
+            return ahead  # cleaning cut more than trailing space: the place after what was shown is not judged
+        if suggestion.stop_reason is StopReason.END or leaves_place(shaper.past_stop, ahead.plan, request.suffix):
+            self._cache.put(ahead.request, "")
+        return ahead
+
+    def _look_ahead(self, ahead: Prepared, job: Job[Suggestion], suggestion: Suggestion, warming: bool) -> None:
+        """After a live suggestion: note its cost, and ready what follows its acceptance (`ahead`); not where
+        the full prompt is being warmed (`warming`): the next request here needs that first."""
         if not job.answered:
             self.last.record(suggestion.timings.evaluated_tokens, suggestion.timings.total_ms)
-        accepted = replace(prepared.request, prefix=prepared.request.prefix + suggestion.text)
-        if suggestion.stop_reason is StopReason.END and len(suggestion.text.rstrip()) == len(written.rstrip()):
-            self._cache.put(accepted, "")  # the model ended the middle itself: it joins the code below
-        elif not warming and self._host.config.speculate and suggestion.text:
-            self._speculate(accepted)
+        if not warming and self._host.config.speculate and suggestion.text:
+            self._speculate(ahead)
 
-    def _speculate(self, accepted: FimRequest) -> None:
+    def _speculate(self, ahead: Prepared) -> None:
         """Prepare the suggestion that follows this one being accepted, while the engine is idle: it goes
         to the cache, so Tab then the next request is answered at once. Any live request preempts it."""
-        ahead = prepare(accepted, self._documents.syntax)
-        if ahead.plan.mode is Mode.NONE or self._cache.lookup(accepted) is not None:
+        if ahead.plan.mode is Mode.NONE or self._cache.lookup(ahead.request) is not None:
             return
         if self._speculation is not None:
             self._speculation.cancel("a newer suggestion replaced it")  # only the newest is worth preparing

@@ -38,6 +38,14 @@ def is_retyped(line: str, following: str) -> bool:
     return line.rstrip() == following or following.strip()[0] not in CLOSERS
 
 
+def leaves_place(past_stop: str, plan: Plan, suffix: str) -> bool:
+    """Whether what the model wrote past a stop rule's cut says that nothing belongs at the place after the
+    cut, judged by that place's `plan`: its next code line is indented below the plan's floor (the block,
+    or the definition, is over) or is the code below written again. Asked there, the model says so again."""
+    line = next((line for line in past_stop.split("\n") if line.strip()), "")
+    return bool(line) and (indent_of(line) < plan.min_indent or is_retyped(line, next_code_line(suffix)))
+
+
 def stop_index(text: str, plan: Plan, line_before: str, suffix: str, rules: LanguageRules) -> int | None:
     """Where the completion should end (an index into `text`), or None to keep generating.
 

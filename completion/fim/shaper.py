@@ -33,6 +33,7 @@ class Shaper:
         self._last_piece = 0  # where in `text` the last piece fed begins (a cut there may be mid-word)
         self.text = ""  # what the model wrote, less an appended comment and what a stop rule or doubt cut
         self.stopped = False  # a stop rule, or the model's doubt, ended the suggestion before the model did
+        self.past_stop = ""  # what the model wrote past a stop rule's cut (its next line says why it stopped)
 
     def feed(self, piece: str, logprobs: Sequence[TokenLogprob] = ()) -> bool:
         """Add what the model wrote next, with the log-probabilities of its tokens so far; True once a stop
@@ -46,7 +47,7 @@ class Shaper:
         if self._first_line and "\n" in self.text:  # before anything of it is shown or followed
             self._drop_appended_comment()
         if "\n" in piece and (cut := self._stop_at(self.text)) is not None:
-            self.text, self.stopped = self.text[:cut], True
+            self._stop(cut)
         self._cut_where_unsure()
         return self.stopped
 
@@ -62,7 +63,7 @@ class Shaper:
         if self._first_line:
             self._drop_appended_comment()
         if (stop := self._stop_at(self.text + "\n")) is not None and stop < len(self.text):
-            self.text, self.stopped = self.text[:stop], True
+            self._stop(stop)
         self._cut_where_unsure()
         return self._clean(self.text if not cut or self.stopped else self.text[: self._standing_when_cut()])
 
@@ -99,7 +100,11 @@ class Shaper:
             return
         written = Written(self.text, self._start, self._line_before, self._rules, self._plan.closes)
         if (end := confident_end(written, self._logprobs, self._confidence)) is not None:
-            self.text, self.stopped = self.text[:end], True
+            self.text, self.stopped, self.past_stop = self.text[:end], True, ""  # cut in doubt, not for a reason
+
+    def _stop(self, cut: int) -> None:
+        """A stop rule ends the suggestion at `cut`; what was written past it is kept aside."""
+        self.text, self.past_stop, self.stopped = self.text[:cut], self.text[cut:], True
 
     def _stop_at(self, text: str) -> int | None:
         return stop_index(text, self._plan, self._line_before, self._request.suffix, self._rules)
