@@ -13,6 +13,8 @@ CASES = [
     # (language, prefix, suffix, mode, min_indent)
     ("python", "def f(x):\n    return ", "\n", Mode.LINE, 4),  # LINE: how far going on may dedent
     ("python", "def f(xs):\n    if xs:\n        y = 1", "\n    return y\n", Mode.LINE, 4),
+    # after a space typed at a method's last statement (outside the method, for the parser): still its body
+    ("python", "class A:\n    def f(self):\n        return ", "\n\n    def g(self):\n", Mode.LINE, 8),
     ("python", "def f(x):\n", "\n", Mode.BLOCK, 1),
     ("python", "def f(x):\n    y = 1\n    ", "\n", Mode.BLOCK, 4),
     ("python", "def f(x):\n        y = 1\n", "\n        return y\n", Mode.BLOCK, 8),  # column 0: the neighbours

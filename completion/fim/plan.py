@@ -170,8 +170,11 @@ def _body_column(scope: Node) -> int | None:
 
 def _body_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
     """The indentation of the body of the definition around the cursor (None outside one or without a
-    grammar): lines that go on after a statement may close its blocks down to there, not further."""
-    scope = _scope_at(tree, len(request.prefix.encode("utf-8")), rules) if tree is not None else None
+    grammar): lines that go on after a statement may close its blocks down to there, not further. Judged
+    at the line's last typed character: after `return ` at a method's end, the space is outside the method
+    for the parser, and the floor would be the class body (the model then wrote the next method)."""
+    typed = request.prefix.rstrip(" \t")
+    scope = _scope_at(tree, len(typed.encode("utf-8")), rules) if tree is not None else None
     return _body_column(scope) if scope is not None else None
 
 
