@@ -239,10 +239,11 @@ class FimPipeline:
         suggestion = Suggestion(text, reason, timings(job, began, generation, first_at))
         if text or not cut:  # an empty cut says nothing of the place: a longer limit may fill it
             self._cache.put(prepared.request, suggestion.text)
-        ahead = self._after(prepared, suggestion, shaper)
+        accepted = replace(prepared.request, prefix=prepared.request.prefix + suggestion.text)
+        ahead = self._after(accepted, suggestion, shaper)
         continuation.end(self._answer_from_cache, self._resubmit)  # a follower there: answered from the cache
         if job.priority == PRIORITY_INLINE:
-            self._look_ahead(ahead, job, suggestion, warming)
+            self._look_ahead(accepted, ahead, job, suggestion, warming)
         return suggestion
 
     def _write(
@@ -310,27 +311,35 @@ class FimPipeline:
             self.last.record(cost.evaluated_tokens, cost.total_ms)
             job.answer(Suggestion(shown, StopReason.TIME, cost))
 
-    def _after(self, prepared: Prepared, suggestion: Suggestion, shaper: Shaper) -> Prepared:
-        """The place the whole suggestion's acceptance leads to, remembered as complete where nothing belongs
-        there: the model ended the middle itself (the text joins the code below), or a stop rule cut it where
-        its next line leaves that place's block or writes the code below again. Tab there then adds nothing,
-        and a request that typed or accepted all of it is answered at once instead of by a generation that
-        the model ends the same way (each function's last request in the typing replay, up to 4 s)."""
-        request = prepared.request
-        ahead = prepare(replace(request, prefix=request.prefix + suggestion.text), self._documents.syntax)
+    def _after(self, accepted: FimRequest, suggestion: Suggestion, shaper: Shaper) -> Prepared | None:
+        """Remember the place the whole suggestion's acceptance leads to (`accepted`) as complete where nothing
+        belongs there: the model ended the middle itself (the text joins the code below), or a stop rule cut
+        it where its next line leaves that place's block or writes the code below again. Tab there then adds
+        nothing, and a request that typed or accepted all of it is answered at once instead of by a generation
+        that the model ends the same way (each function's last request in the typing replay, up to 4 s).
+        Returns the place prepared where judging it took its plan (None: not prepared)."""
         if len(suggestion.text.rstrip()) != len(shaper.text.rstrip()):
-            return ahead  # cleaning cut more than trailing space: the place after what was shown is not judged
-        if suggestion.stop_reason is StopReason.END or leaves_place(shaper.past_stop, ahead.plan, request.suffix):
-            self._cache.put(ahead.request, "")
+            return None  # cleaning cut more than trailing space: the place after what was shown is not judged
+        if suggestion.stop_reason is StopReason.END:
+            self._cache.put(accepted, "")
+            return None
+        if not shaper.past_stop:
+            return None  # no stop rule: nothing said of that place, and no parse spent on it
+        ahead = prepare(accepted, self._documents.syntax)
+        if leaves_place(shaper.past_stop, ahead.plan, accepted.suffix):
+            self._cache.put(accepted, "")
         return ahead
 
-    def _look_ahead(self, ahead: Prepared, job: Job[Suggestion], suggestion: Suggestion, warming: bool) -> None:
-        """After a live suggestion: note its cost, and ready what follows its acceptance (`ahead`); not where
-        the full prompt is being warmed (`warming`): the next request here needs that first."""
+    def _look_ahead(
+        self, accepted: FimRequest, ahead: Prepared | None, job: Job[Suggestion], suggestion: Suggestion, warming: bool
+    ) -> None:
+        """After a live suggestion: note its cost, and ready what follows its acceptance (`accepted`, `ahead`
+        if already prepared); not where the full prompt is being warmed (`warming`): the next request here
+        needs that first."""
         if not job.answered:
             self.last.record(suggestion.timings.evaluated_tokens, suggestion.timings.total_ms)
         if not warming and self._host.config.speculate and suggestion.text:
-            self._speculate(ahead)
+            self._speculate(ahead or prepare(accepted, self._documents.syntax))
 
     def _speculate(self, ahead: Prepared) -> None:
         """Prepare the suggestion that follows this one being accepted, while the engine is idle: it goes

@@ -54,7 +54,7 @@ class Job(Generic[T]):
 
     def wanted(self) -> bool:
         """Not cancelled: the `keep_going` of the evaluation or generation the job runs."""
-        return not self._cancel.is_set()
+        return not self.cancelled
 
     def cancel(self, why: str = "cancelled") -> None:
         """Stop this job: at once if it has not started, else at its next token."""
