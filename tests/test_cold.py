@@ -18,10 +18,12 @@ from completion.fim.cold import (
     COLD_FACTOR,
     MIN_SHORT_TOKENS,
     SHARE,
+    WARM_SHARE,
     PromptRate,
     ShortPrompt,
     cold_sequence,
     for_a_while,
+    own_warm_s,
     short_prompt,
 )
 from completion.runtime import SamplingParams
@@ -227,3 +229,9 @@ def test_for_a_while_goes_on_once_past_its_time_and_never_past_its_condition() -
     assert not for_a_while(60.0, lambda: False)()
     going = for_a_while(60.0, lambda: True)
     assert going() and going()
+
+
+def test_a_request_that_waited_in_the_queue_warms_for_less_of_its_budget() -> None:
+    assert own_warm_s(1.0, 0.0) == pytest.approx(WARM_SHARE)
+    assert own_warm_s(1.0, 0.3) == pytest.approx(WARM_SHARE - 0.3)  # the wait was the warm-up's last batch
+    assert own_warm_s(1.0, 60.0) < 0  # for_a_while still evaluates one batch

@@ -6,17 +6,17 @@ than SHARE of the budget at the prompt rate measured on this machine, the reques
 FIM prompt over only the cursor's neighbourhood, sized to evaluate within that share (at least
 MIN_SHORT_TOKENS), in a KV sequence of its own so that it evicts nothing of the document's. The full prompt is
 then warmed in the background, so the next request in the file finds it cached, or at least what the warm-up
-evaluated so far. A later request in a file still cold first evaluates its full prompt itself for at most
-WARM_SHARE of its budget (at least one batch), then answers from the full prompt if the short path would no
-longer save most of the evaluation, else from the short one again (its KV sequence kept: only the typed text
-and the suffix are new). The warm-up thus advances with every request, and no request waits for all of it: a
-user who asks at every few words kept the worker busy with short answers and starved a warm-up that ran only
-in the gaps (half the characters saved, docs/benchmarks.md), and waiting for the rest of the full prompt cost
-each file's second request 6-7 s. Before any rate is measured, the full prompt is taken not to be in time: no
-speed is ever assumed. Either way the short path is taken only where it saves most of the evaluation (the
-uncached part at least COLD_FACTOR times the short prompt): a new line, which re-evaluates the suffix (~150
-tokens), keeps its full context. A remote server's caches are not seen (0 uncached): it always gets the full
-prompt.
+evaluated so far. A later request in a file still cold first evaluates its full prompt itself until WARM_SHARE
+of its budget after it was asked (at least one batch), then answers from the full prompt if the short path
+would no longer save most of the evaluation, else from the short one again (its KV sequence kept: only the
+typed text and the suffix are new). The warm-up thus advances with every request, and no request waits for all
+of it: a user who asks at every few words kept the worker busy with short answers and starved a warm-up that
+ran only in the gaps (half the characters saved, docs/benchmarks.md), and waiting for the rest of the full
+prompt cost each file's second request 6-7 s. Before any rate is measured, the full prompt is taken not to be
+in time: no speed is ever assumed. Either way the short path is taken only where it saves most of the
+evaluation (the uncached part at least COLD_FACTOR times the short prompt): a new line, which re-evaluates the
+suffix (~150 tokens), keeps its full context. A remote server's caches are not seen (0 uncached): it always
+gets the full prompt.
 """
 
 from __future__ import annotations
@@ -91,6 +91,13 @@ def short_prompt(uncached: int, rate: float | None, budget_s: float, suffix_toke
     if uncached < COLD_FACTOR * tokens:
         return None  # it would save too little to answer from less context
     return ShortPrompt(tokens, min(suffix_tokens, int(tokens * SUFFIX_SHARE)))
+
+
+def own_warm_s(budget_s: float, waited_s: float) -> float:
+    """How long a later request in a file still cold warms its full prompt itself: until WARM_SHARE of its
+    budget after it was asked. Its `waited_s` in the queue count: a live request stops the warm-up of that
+    same prompt only once its batch is evaluated (150-350 ms of the replay's slowest requests)."""
+    return WARM_SHARE * budget_s - waited_s
 
 
 def cold_sequence(key: str) -> str:

@@ -19,14 +19,7 @@ from completion.context.documents import Documents
 from completion.context.gatherer import CodeContext
 from completion.errors import RequestError
 from completion.fim.cache import SuggestionCache
-from completion.fim.cold import (
-    WARM_SHARE,
-    PromptRate,
-    ShortPrompt,
-    cold_sequence,
-    for_a_while,
-    short_prompt,
-)
+from completion.fim.cold import PromptRate, ShortPrompt, cold_sequence, for_a_while, own_warm_s, short_prompt
 from completion.fim.confidence import Confidence
 from completion.fim.continuation import Continuation, Follower
 from completion.fim.plan import Mode
@@ -199,7 +192,8 @@ class FimPipeline:
         suffix_tokens = self._host.config.suffix_tokens
         short = short_prompt(backend.uncached_tokens(full, prepared.key), self._rate.value, budget_s, suffix_tokens)
         if short is not None and prepared.key in self._cold:
-            self._prefill(backend, full, prepared.key, for_a_while(WARM_SHARE * budget_s, job.wanted))
+            waited_s = time.perf_counter() - job.submitted_at
+            self._prefill(backend, full, prepared.key, for_a_while(own_warm_s(budget_s, waited_s), job.wanted))
             uncached = backend.uncached_tokens(full, prepared.key)
             short = short_prompt(uncached, self._rate.value, budget_s, suffix_tokens)
         if short is not None:
