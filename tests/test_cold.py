@@ -229,6 +229,10 @@ def test_for_a_while_goes_on_once_past_its_time_and_never_past_its_condition() -
     assert not for_a_while(60.0, lambda: False)()
     going = for_a_while(60.0, lambda: True)
     assert going() and going()
+    ending = for_a_while(0.05, lambda: True)
+    assert ending()
+    time.sleep(0.2)  # a batch this long, begun now, would end nearer its next boundary than the deadline
+    assert not ending()
 
 
 def test_a_request_that_waited_in_the_queue_warms_for_less_of_its_budget() -> None:
