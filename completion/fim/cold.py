@@ -95,7 +95,7 @@ def short_prompt(uncached: int, rate: float | None, budget_s: float, suffix_toke
 
 def own_warm_s(budget_s: float, waited_s: float) -> float:
     """How long a later request in a file still cold warms its full prompt itself: until WARM_SHARE of its
-    budget after it was asked. Its `waited_s` in the queue count: a live request stops the warm-up of that
+    budget after it was asked. Its `waited_s` in the queue counts: a live request stops the warm-up of that
     same prompt only once its batch is evaluated (150-350 ms of the replay's slowest requests)."""
     return WARM_SHARE * budget_s - waited_s
 
