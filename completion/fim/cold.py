@@ -112,12 +112,12 @@ def for_a_while(seconds: float, keep_going: Callable[[], bool]) -> Callable[[], 
     first call whatever the time (if `keep_going()` is), so that a late request always advances the warm-up
     by a batch."""
     deadline = time.perf_counter() + seconds
-    last = 0.0  # when it was last called (0: never)
+    last: float | None = None  # when it was last called
 
     def going() -> bool:
         nonlocal last
         now = time.perf_counter()
-        first, step, last = last == 0.0, now - last, now
+        first, step, last = last is None, now - (last or now), now
         return keep_going() and (first or now + step / 2 < deadline)
 
     return going

@@ -101,10 +101,10 @@ def _tree(request: FimRequest, language: str, syntax: SyntaxCache) -> Tree | Non
     return syntax.parse(request.document or request.path, language, (request.prefix + request.suffix).encode("utf-8"))
 
 
-def _in_comment(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> bool:
+def _in_comment(tree: Tree | None, offset: int, rules: LanguageRules) -> bool:
+    """True if the cursor's byte `offset` is inside a comment."""
     if tree is None:
         return False
-    offset = len(request.prefix.encode("utf-8"))
     node = tree.root_node.descendant_for_byte_range(max(offset - 1, 0), max(offset - 1, 0))
     for item in ancestors(node):
         if item.type in rules.comments and item.start_byte < offset <= item.end_byte:
@@ -113,11 +113,10 @@ def _in_comment(request: FimRequest, tree: Tree | None, rules: LanguageRules) ->
     return False
 
 
-def _in_brackets_or_string(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> bool:
-    """True if the cursor is inside an open bracket or a string (unknown without a tree: True)."""
+def _in_brackets_or_string(tree: Tree | None, offset: int, rules: LanguageRules) -> bool:
+    """True if the cursor's byte `offset` is inside an open bracket or a string (unknown without a tree: True)."""
     if tree is None:
         return True
-    offset = len(request.prefix.encode("utf-8"))
     node = tree.root_node.descendant_for_byte_range(offset, offset)
     return any(
         item.start_byte < offset < item.end_byte
@@ -168,13 +167,14 @@ def _body_column(scope: Node) -> int | None:
     return first.start_point.column if first is not None else None
 
 
-def _body_indent(request: FimRequest, tree: Tree | None, rules: LanguageRules) -> int | None:
-    """The indentation of the body of the definition around the cursor (None outside one or without a
-    grammar): lines that go on after a statement may close its blocks down to there, not further. Judged
-    at the line's last typed character: after `return ` at a method's end, the space is outside the method
-    for the parser, and the floor would be the class body (the model then wrote the next method)."""
-    typed = request.prefix.rstrip(" \t")
-    scope = _scope_at(tree, len(typed.encode("utf-8")), rules) if tree is not None else None
+def _body_indent(tree: Tree | None, offset: int, line_before: str, rules: LanguageRules) -> int | None:
+    """The indentation of the body of the definition around the cursor (at byte `offset`, after
+    `line_before` on its line; None outside one or without a grammar): lines that go on after a statement
+    may close its blocks down to there, not further. Judged at the line's last typed character: after
+    `return ` at a method's end, the space is outside the method for the parser, and the floor would be
+    the class body (the model then wrote the next method)."""
+    typed = offset - (len(line_before) - len(line_before.rstrip(" \t")))  # spaces and tabs: a byte each
+    scope = _scope_at(tree, typed, rules) if tree is not None else None
     return _body_column(scope) if scope is not None else None
 
 
@@ -185,11 +185,12 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
     if any(ch not in AFTER_CURSOR for ch in rest):
         return Plan(Mode.NONE, reason="text follows the cursor on its line")
     tree = _tree(request, language, syntax)
-    if _in_comment(request, tree, rules):
+    cursor = len(request.prefix.encode("utf-8"))  # the cursor's byte offset, which the tree is indexed by
+    if _in_comment(tree, cursor, rules):
         return Plan(Mode.NONE, reason="the cursor is in a comment")
     cap = MID_LINE_MAX_TOKENS if rest.strip() else None
     if line_before.strip():
-        body = _body_indent(request, tree, rules)
+        body = _body_indent(tree, cursor, line_before, rules)
         floor = min(indent_of(line_before), body if body is not None else indent_of(line_before))
         closes = brackets_to_close(request.prefix, request.suffix, rules)
         return Plan(Mode.LINE, min_indent=floor, max_tokens=cap, goes_on=not rest.strip(), closes=closes)
@@ -203,7 +204,7 @@ def plan_completion(request: FimRequest, language: str, syntax: SyntaxCache, rul
         scope = min(indent_of(previous) if previous else 0, indent_of(following) if following else 0)
     continued = _continued_indent(request, tree, rules)
     deepest = indent_of(previous) if rules.offside and previous and not opens_block(previous, rules) else None
-    if deepest is not None and _in_brackets_or_string(request, tree, rules):
+    if deepest is not None and _in_brackets_or_string(tree, cursor, rules):
         deepest = None  # a continuation line or a docstring: its indentation is free
     floor = min(scope, continued if continued is not None else scope)
     closes = brackets_to_close(request.prefix, request.suffix, rules)
